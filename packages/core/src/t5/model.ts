@@ -1,0 +1,251 @@
+/**
+ * What users call on a frozen T5 with a soft prompt: loss and prompt gradient for a batch, forward
+ * outputs, greedy generation and rank-classification scores. Graphs are compiled once per shape
+ * through the `Backend` service and cached in a `T5Runner`.
+ */
+import { Effect, Result } from "effect"
+import { grad } from "../autodiff.ts"
+import type { Session } from "../backend.ts"
+import { Backend } from "../backend.ts"
+import { BackendError, InputError } from "../errors.ts"
+import type { Node } from "../ir.ts"
+import type { HostTensor } from "../tensor.ts"
+import { showShape, toI32 } from "../tensor.ts"
+import type { T5Model } from "./checkpoint.ts"
+import type { T5Shape } from "./graph.ts"
+import { buildT5 } from "./graph.ts"
+
+export interface Batch {
+  /** Token ids [B, S] (i32 or i64). */
+  readonly inputIds: HostTensor
+  /** 1 for real tokens, 0 for padding [B, S] (any dtype). */
+  readonly attentionMask: HostTensor
+  /** Target ids [B, T]; -100 marks positions without loss. */
+  readonly labels: HostTensor
+}
+
+export type TensorOutput = "loss" | "promptGrad" | "logits" | "encoderOut" | "nllPerExample"
+export type Output = TensorOutput | "weightGrads"
+
+export type RunResult = Partial<Record<TensorOutput, HostTensor<"f32">>> & {
+  /** d loss / d weight for every weight, by Hugging Face name (model tuning). */
+  weightGrads?: Map<string, HostTensor<"f32">>
+}
+
+const asF32Mask = (t: HostTensor): HostTensor<"f32"> => ({
+  dtype: "f32",
+  shape: t.shape,
+  data: Float32Array.from(t.data as ArrayLike<number | bigint>, Number),
+})
+
+/** Decoder inputs: labels shifted right, starting with the decoder start token, -100 → pad. */
+export const shiftRight = (labels: HostTensor<"i32">, startId: number, padId: number): HostTensor<"i32"> => {
+  const [B, T] = labels.shape
+  const out = new Int32Array(B * T)
+  for (let b = 0; b < B; b++) {
+    out[b * T] = startId
+    for (let t = 1; t < T; t++) {
+      const v = labels.data[b * T + t - 1]
+      out[b * T + t] = v === -100 ? padId : v
+    }
+  }
+  return { dtype: "i32", shape: [B, T], data: out }
+}
+
+/** Validates a prompt and a batch against the model and returns the graph feeds and shape. */
+export const prepareFeeds = (
+  model: T5Model,
+  prompt: HostTensor,
+  batch: Batch,
+): Result.Result<{ feeds: Map<string, HostTensor>; shape: T5Shape }, InputError> =>
+  Result.gen(function* () {
+    const c = model.config
+    if (prompt.dtype !== "f32" || prompt.shape.length !== 2 || prompt.shape[1] !== c.dModel) {
+      return yield* Result.fail(
+        new InputError({ field: "prompt", message: `expected f32 [L, ${c.dModel}], got ${prompt.dtype} ${showShape(prompt.shape)}` }),
+      )
+    }
+    const ids = yield* toI32(batch.inputIds, "input_ids")
+    const labels = yield* toI32(batch.labels, "labels")
+    if (ids.shape.length !== 2) return yield* Result.fail(new InputError({ field: "input_ids", message: "expected [B, S]" }))
+    const [B, S] = ids.shape
+    if (labels.shape.length !== 2 || labels.shape[0] !== B) {
+      return yield* Result.fail(new InputError({ field: "labels", message: `expected [${B}, T], got ${showShape(labels.shape)}` }))
+    }
+    if (batch.attentionMask.shape.length !== 2 || batch.attentionMask.shape[0] !== B || batch.attentionMask.shape[1] !== S) {
+      return yield* Result.fail(
+        new InputError({ field: "attention_mask", message: `expected [${B}, ${S}], got ${showShape(batch.attentionMask.shape)}` }),
+      )
+    }
+    const V = c.vocabSize
+    const badId = ids.data.findIndex((v) => v < 0 || v >= V)
+    if (badId >= 0) {
+      return yield* Result.fail(new InputError({ field: "input_ids", message: `id ${ids.data[badId]} at ${badId} outside [0, ${V})` }))
+    }
+    const badLabel = labels.data.findIndex((v) => v !== -100 && (v < 0 || v >= V))
+    if (badLabel >= 0) {
+      return yield* Result.fail(
+        new InputError({ field: "labels", message: `label ${labels.data[badLabel]} at ${badLabel} outside [0, ${V}) and not -100` }),
+      )
+    }
+    const mask = asF32Mask(batch.attentionMask)
+    if (mask.data.some((v) => v !== 0 && v !== 1)) {
+      return yield* Result.fail(new InputError({ field: "attention_mask", message: "values must be 0 or 1" }))
+    }
+    const feeds = new Map<string, HostTensor>([
+      ["prompt", prompt],
+      ["input_ids", ids],
+      ["attention_mask", mask],
+      ["labels", labels],
+      ["decoder_input_ids", shiftRight(labels, c.decoderStartId, c.padId)],
+    ])
+    return { feeds, shape: { batch: B, srcLen: S, promptLen: prompt.shape[0], tgtLen: labels.shape[1] } }
+  })
+
+const shapeKey = (s: T5Shape, outs: readonly Output[]) => `${s.batch}x${s.srcLen}+${s.promptLen}->${s.tgtLen}:${outs.join(",")}`
+
+/** Compiles (and caches) T5 graphs on the current Backend. */
+export interface T5Runner {
+  readonly model: T5Model
+  readonly run: (
+    prompt: HostTensor,
+    batch: Batch,
+    outputs: readonly Output[],
+  ) => Effect.Effect<RunResult, BackendError | InputError>
+}
+
+export const makeRunner = (model: T5Model) =>
+  Effect.gen(function* () {
+    const backend = yield* Backend
+    const cache = new Map<string, Session>()
+    const weightNamesList = [...model.weights.keys()]
+    const compile = (shape: T5Shape, outputs: readonly Output[]) =>
+      Effect.gen(function* () {
+        const key = shapeKey(shape, outputs)
+        const hit = cache.get(key)
+        if (hit) return hit
+        const g = buildT5(model.config, shape)
+        const outs: Record<string, Node> = {}
+        if (outputs.includes("loss")) outs.loss = g.loss
+        if (outputs.includes("logits")) outs.logits = g.logits
+        if (outputs.includes("encoderOut")) outs.encoderOut = g.encoderOut
+        if (outputs.includes("nllPerExample")) outs.nllPerExample = g.nllPerExample
+        const wantW = outputs.includes("weightGrads")
+        if (outputs.includes("promptGrad") || wantW) {
+          const wrt: Node[] = []
+          if (outputs.includes("promptGrad")) wrt.push(g.prompt)
+          const wNodes = wantW ? weightNamesList.map((n) => g.weight(n)) : []
+          const grads = grad(g.loss, [...wrt, ...wNodes])
+          if (Result.isFailure(grads)) {
+            return yield* new BackendError({ backend: backend.name, op: grads.failure.op, message: grads.failure.message })
+          }
+          let i = 0
+          if (outputs.includes("promptGrad")) outs.promptGrad = grads.success[i++]
+          for (const n of weightNamesList) if (wantW) outs[`grad:${n}`] = grads.success[i++]
+        }
+        const session = yield* backend.compile({ outputs: outs }, model.weights)
+        cache.set(key, session)
+        return session
+      })
+    const run: T5Runner["run"] = (prompt, batch, outputs) =>
+      Effect.gen(function* () {
+        const { feeds, shape } = yield* Effect.fromResult(prepareFeeds(model, prompt, batch))
+        const session = yield* compile(shape, outputs)
+        const res = yield* session.run(feeds)
+        const out: RunResult = {}
+        for (const o of outputs) if (o !== "weightGrads" && res[o]) out[o] = res[o] as HostTensor<"f32">
+        if (outputs.includes("weightGrads")) {
+          out.weightGrads = new Map(weightNamesList.map((n) => [n, res[`grad:${n}`] as HostTensor<"f32">]))
+        }
+        return out
+      })
+    return { model, run } satisfies T5Runner
+  })
+
+/**
+ * Greedy decoding as `transformers` does it: start from the decoder start token, append the argmax,
+ * rows that produced EOS are padded afterwards, stop when every row finished or after `maxNewTokens`.
+ * The decoder graph is compiled once at length `maxNewTokens`; causal attention makes the logits at
+ * position t independent of the (padding) tokens after it.
+ */
+export const generateGreedy = (
+  runner: T5Runner,
+  prompt: HostTensor,
+  inputIds: HostTensor,
+  attentionMask: HostTensor,
+  maxNewTokens: number,
+) =>
+  Effect.gen(function* () {
+    const c = runner.model.config
+    const B = inputIds.shape[0]
+    const T = maxNewTokens
+    const seqs: number[][] = Array.from({ length: B }, () => [c.decoderStartId])
+    const done = new Array<boolean>(B).fill(false)
+    for (let step = 0; step < T; step++) {
+      // labels such that shiftRight(labels) = current sequences padded
+      const labels = new Int32Array(B * T).fill(c.padId)
+      for (let b = 0; b < B; b++) for (let t = 1; t < seqs[b].length; t++) labels[b * T + t - 1] = seqs[b][t]
+      const { logits } = yield* runner.run(prompt, { inputIds, attentionMask, labels: { dtype: "i32", shape: [B, T], data: labels } }, ["logits"])
+      const V = c.vocabSize
+      const data = (logits as HostTensor<"f32">).data
+      for (let b = 0; b < B; b++) {
+        if (done[b]) {
+          seqs[b].push(c.padId)
+          continue
+        }
+        const off = (b * T + step) * V
+        let best = 0
+        for (let v = 1; v < V; v++) if (data[off + v] > data[off + best]) best = v
+        seqs[b].push(best)
+        if (best === c.eosId) done[b] = true
+      }
+      if (done.every(Boolean)) break
+    }
+    const len = seqs[0].length
+    return { dtype: "i32", shape: [B, len], data: Int32Array.from(seqs.flat()) } as HostTensor<"i32">
+  })
+
+/**
+ * Rank classification: for each example and each candidate target (token ids, EOS included), the
+ * summed token log-likelihood; `normalize` divides by the candidate's length. Returns [B, C].
+ */
+export const rankScores = (
+  runner: T5Runner,
+  prompt: HostTensor,
+  inputIds: HostTensor<"i32">,
+  attentionMask: HostTensor,
+  candidates: readonly (readonly number[])[],
+  normalize = false,
+) =>
+  Effect.gen(function* () {
+    const [B, S] = inputIds.shape
+    const C = candidates.length
+    const T = Math.max(1, ...candidates.map((c) => c.length))
+    const ids = new Int32Array(B * C * S)
+    const mask = new Float32Array(B * C * S)
+    const labels = new Int32Array(B * C * T).fill(-100)
+    const m = asF32Mask(attentionMask).data
+    for (let b = 0; b < B; b++) {
+      for (let k = 0; k < C; k++) {
+        const r = b * C + k
+        ids.set(inputIds.data.subarray(b * S, (b + 1) * S), r * S)
+        mask.set(m.subarray(b * S, (b + 1) * S), r * S)
+        candidates[k].forEach((tok, t) => {
+          labels[r * T + t] = tok
+        })
+      }
+    }
+    const { nllPerExample } = yield* runner.run(
+      prompt,
+      {
+        inputIds: { dtype: "i32", shape: [B * C, S], data: ids },
+        attentionMask: { dtype: "f32", shape: [B * C, S], data: mask },
+        labels: { dtype: "i32", shape: [B * C, T], data: labels },
+      },
+      ["nllPerExample"],
+    )
+    const nll = (nllPerExample as HostTensor<"f32">).data
+    const out = new Float32Array(B * C)
+    for (let r = 0; r < B * C; r++) out[r] = -nll[r] / (normalize ? Math.max(1, candidates[r % C].length) : 1)
+    return { dtype: "f32", shape: [B, C], data: out } as HostTensor<"f32">
+  })
