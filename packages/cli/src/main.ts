@@ -1,0 +1,18 @@
+/** The `spot` command. */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Console, Effect, Layer } from "effect"
+import { Command } from "effect/cli"
+import { parity } from "./commands/parity.ts"
+import { describeError } from "./output.ts"
+
+const spot = Command.make("spot").pipe(
+  Command.withDescription("Soft prompt tuning and SPoT prompt transfer on frozen T5 models."),
+  Command.withSubcommands([parity]),
+)
+
+const program = Command.run(spot, { version: "0.1.0" }).pipe(
+  Effect.tapError((e) => Console.error(`error: ${describeError(e)}`)),
+  Effect.provide(Layer.mergeAll(NodeServices.layer)),
+)
+
+NodeRuntime.runMain(program as Effect.Effect<void, unknown>, { disableErrorReporting: true })

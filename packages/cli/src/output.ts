@@ -1,0 +1,27 @@
+/** Rendering of results and typed errors, as JSON (`--json`) or as text for people. */
+import { Console, Effect } from "effect"
+
+export const printJson = (value: unknown) => Console.log(JSON.stringify(value))
+
+const fmt = (v: unknown) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toExponential(3)) : String(v))
+
+/** A two-column table of a flat record. */
+export const printRecord = (title: string, rec: Record<string, unknown>) =>
+  Effect.gen(function* () {
+    yield* Console.log(title)
+    const w = Math.max(...Object.keys(rec).map((k) => k.length))
+    for (const [k, v] of Object.entries(rec)) yield* Console.log(`  ${k.padEnd(w)}  ${fmt(v)}`)
+  })
+
+/** One line describing a typed error: its tag and the file/field/op fields it carries. */
+export const describeError = (e: unknown): string => {
+  if (typeof e === "object" && e !== null && "_tag" in e) {
+    const r = e as Record<string, unknown>
+    const where = ["file", "field", "backend", "provider", "op"]
+      .filter((k) => typeof r[k] === "string" && r[k] !== "")
+      .map((k) => `${k}=${r[k]}`)
+      .join(" ")
+    return `${String(r._tag)}${where ? ` (${where})` : ""}: ${String(r.message ?? "")}`
+  }
+  return String(e)
+}
