@@ -9,8 +9,8 @@
  */
 import { Result } from "effect"
 import type { ShapeError } from "./errors.ts"
-import * as ir from "./ir.ts"
 import type { Node, NodeOf, OpKind } from "./ir.ts"
+import * as ir from "./ir.ts"
 import type { Shape } from "./tensor.ts"
 import { sameShape } from "./tensor.ts"
 
@@ -27,7 +27,12 @@ const invPerm = (perm: readonly number[]) => {
 }
 /** Re-inserts reduced axes as size 1 so a reduced tensor broadcasts against the input. */
 const keep = (g: Node, inShape: Shape, axes: readonly number[], keepDims: boolean) =>
-  keepDims ? g : ir.reshape(g, inShape.map((d, i) => (axes.includes(i) ? 1 : d)))
+  keepDims
+    ? g
+    : ir.reshape(
+        g,
+        inShape.map((d, i) => (axes.includes(i) ? 1 : d)),
+      )
 
 export const VJP: { readonly [K in OpKind]: Rule<K> } = {
   input: none,

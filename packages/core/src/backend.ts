@@ -4,8 +4,8 @@
  */
 import { Context, Effect, Layer, Result } from "effect"
 import type { BackendError } from "./errors.ts"
-import type { Graph } from "./ir.ts"
 import { evaluate } from "./interpreter.ts"
+import type { Graph } from "./ir.ts"
 import type { HostTensor } from "./tensor.ts"
 
 export type Feeds = ReadonlyMap<string, HostTensor> | Readonly<Record<string, HostTensor>>

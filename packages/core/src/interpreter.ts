@@ -70,7 +70,7 @@ const unary: Record<ir.UnaryKind, (x: number) => number> = {
   sqrt: Math.sqrt,
   rsqrt: (x) => 1 / Math.sqrt(x),
   recip: (x) => 1 / x,
-  relu: (x) => (x > 0 ? x : 0),
+  relu: (x) => Math.max(x, 0),
 }
 const binary: Record<ir.BinaryKind, (a: number, b: number) => number> = {
   add: (a, b) => a + b,
@@ -289,7 +289,11 @@ export const evaluate = (
     if (n.op.kind === "input") {
       const t = bound.get(n.op.name)
       if (t === undefined) return fail("input", `no value bound for input "${n.op.name}"`)
-      if (size(t.shape) !== size(n.shape) || t.shape.length !== n.shape.length || t.shape.some((d: number, i: number) => d !== n.shape[i])) {
+      if (
+        size(t.shape) !== size(n.shape) ||
+        t.shape.length !== n.shape.length ||
+        t.shape.some((d: number, i: number) => d !== n.shape[i])
+      ) {
         return fail("input", `input "${n.op.name}" expects ${showShape(n.shape)}, got ${showShape(t.shape)}`)
       }
       const isInt = t.dtype !== "f32"

@@ -118,7 +118,9 @@ const infer = (op: Op, xs: readonly Node[]): Result.Result<Inferred, string> => 
       const [k2, n] = b.shape.slice(-2)
       if (k !== k2) return bad(`inner dimensions differ: ${showShape(a.shape)} @ ${showShape(b.shape)}`)
       const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2))
-      return batch ? ok([...batch, m, n]) : bad(`batch dimensions do not broadcast: ${showShape(a.shape)} @ ${showShape(b.shape)}`)
+      return batch
+        ? ok([...batch, m, n])
+        : bad(`batch dimensions do not broadcast: ${showShape(a.shape)} @ ${showShape(b.shape)}`)
     }
     case "sum":
     case "max": {
@@ -144,7 +146,12 @@ const infer = (op: Op, xs: readonly Node[]): Result.Result<Inferred, string> => 
     case "transpose": {
       const r = xs[0].shape.length
       const valid = op.perm.length === r && [...op.perm].sort((a, b) => a - b).every((p, i) => p === i)
-      return valid ? ok(op.perm.map((p) => xs[0].shape[p]), xs[0].dtype) : bad(`perm [${op.perm}] invalid for rank ${r}`)
+      return valid
+        ? ok(
+            op.perm.map((p) => xs[0].shape[p]),
+            xs[0].dtype,
+          )
+        : bad(`perm [${op.perm}] invalid for rank ${r}`)
     }
     case "slice": {
       const s = xs[0].shape
@@ -182,7 +189,9 @@ const infer = (op: Op, xs: readonly Node[]): Result.Result<Inferred, string> => 
     }
     case "broadcast": {
       const s = broadcastShapes(xs[0].shape, op.shape)
-      return s && sameShape(s, op.shape) ? ok(op.shape, xs[0].dtype) : bad(`cannot broadcast ${showShape(xs[0].shape)} to ${showShape(op.shape)}`)
+      return s && sameShape(s, op.shape)
+        ? ok(op.shape, xs[0].dtype)
+        : bad(`cannot broadcast ${showShape(xs[0].shape)} to ${showShape(op.shape)}`)
     }
     case "gather": {
       const [table, ids] = xs
@@ -223,8 +232,7 @@ export const make = (op: Op, inputs: readonly Node[]): Node => {
   const inherited = inputs.find((x) => x.error !== undefined)?.error
   if (inherited) return { op, inputs, shape: [], dtype: "f32", error: inherited }
   const arity = ARITY[op.kind] ?? (op.kind === "concat" ? inputs.length : op.kind === "constant" ? 0 : 1)
-  const r =
-    inputs.length === arity ? infer(op, inputs) : Result.fail(`expects ${arity} inputs, got ${inputs.length}`)
+  const r = inputs.length === arity ? infer(op, inputs) : Result.fail(`expects ${arity} inputs, got ${inputs.length}`)
   return Result.isSuccess(r)
     ? { op, inputs, shape: r.success.shape, dtype: r.success.dtype }
     : {
@@ -294,8 +302,7 @@ export const mean = (x: Node, axes?: number | readonly number[], keepDims = fals
   return mul(sum(x, ax, keepDims), 1 / n)
 }
 export const softmax = (x: Node, axis = -1) => make({ kind: "softmax", axis: normAxis(axis, x.shape.length) }, [x])
-export const logSoftmax = (x: Node, axis = -1) =>
-  make({ kind: "logSoftmax", axis: normAxis(axis, x.shape.length) }, [x])
+export const logSoftmax = (x: Node, axis = -1) => make({ kind: "logSoftmax", axis: normAxis(axis, x.shape.length) }, [x])
 
 export const reshape = (x: Node, shape: Shape) => make({ kind: "reshape", shape: [...shape] }, [x])
 export const transpose = (x: Node, perm: readonly number[]) => make({ kind: "transpose", perm: [...perm] }, [x])

@@ -6,10 +6,10 @@
 import { Effect, Path } from "effect"
 import { CheckpointError } from "./errors.ts"
 import { readSafetensors } from "./safetensors.ts"
-import type { HostTensor } from "./tensor.ts"
-import { toF32 } from "./tensor.ts"
 import { loadCheckpoint } from "./t5/checkpoint.ts"
 import { generateGreedy, makeRunner } from "./t5/model.ts"
+import type { HostTensor } from "./tensor.ts"
+import { toF32 } from "./tensor.ts"
 
 export const TOLERANCE = { lossRel: 1e-4, logitsRel: 1e-4, encoderRel: 1e-4, gradCosine: 0.9999, gradMaxRel: 1e-3 } as const
 
@@ -63,7 +63,11 @@ export const runParity = (fixtureDir: string) =>
         ? Effect.succeed(ref.get(name) as HostTensor)
         : Effect.fail(new CheckpointError({ file: refFile, field: name, message: `missing tensor ${name}` }))
     const prompt = yield* need("prompt")
-    const batch = { inputIds: yield* need("input_ids"), attentionMask: yield* need("attention_mask"), labels: yield* need("labels") }
+    const batch = {
+      inputIds: yield* need("input_ids"),
+      attentionMask: yield* need("attention_mask"),
+      labels: yield* need("labels"),
+    }
     const runner = yield* makeRunner(model)
     const out = yield* runner.run(prompt, batch, ["loss", "logits", "encoderOut", "promptGrad", "nllPerExample"])
     const expected = yield* need("generated_ids")

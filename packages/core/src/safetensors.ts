@@ -40,9 +40,11 @@ export const parseHeader = (
   if (bytes.length < 8) return fail("header_length", `file has ${bytes.length} bytes, fewer than the 8-byte header length`)
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const n64 = view.getBigUint64(0, true)
-  if (n64 > BigInt(MAX_HEADER_BYTES)) return fail("header_length", `header length ${n64} exceeds the ${MAX_HEADER_BYTES}-byte cap`)
+  if (n64 > BigInt(MAX_HEADER_BYTES))
+    return fail("header_length", `header length ${n64} exceeds the ${MAX_HEADER_BYTES}-byte cap`)
   const n = Number(n64)
-  if (8 + n > bytes.length) return fail("header_length", `header length ${n} runs past the end of the file (${bytes.length} bytes)`)
+  if (8 + n > bytes.length)
+    return fail("header_length", `header length ${n} runs past the end of the file (${bytes.length} bytes)`)
   let json: unknown
   try {
     json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n)))
@@ -55,7 +57,8 @@ export const parseHeader = (
   let metadata: Record<string, string> = {}
   for (const [name, raw] of Object.entries(json as Record<string, unknown>)) {
     if (name === "__metadata__") {
-      if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return fail("__metadata__", "must be an object of strings")
+      if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+        return fail("__metadata__", "must be an object of strings")
       for (const [k, v] of Object.entries(raw)) {
         if (typeof v !== "string") return fail(`__metadata__.${k}`, "metadata values must be strings")
       }
@@ -66,7 +69,8 @@ export const parseHeader = (
     const { dtype, shape, data_offsets } = raw as Record<string, unknown>
     if (typeof dtype !== "string" || !(dtype in BYTES)) return fail(`${name}.dtype`, `unknown dtype ${JSON.stringify(dtype)}`)
     if (!SUPPORTED.has(dtype)) return fail(`${name}.dtype`, `dtype ${dtype} is not supported (F32, F16, BF16, I32, I64 are)`)
-    if (!Array.isArray(shape) || !shape.every(isNonNegInt)) return fail(`${name}.shape`, "shape must be an array of non-negative integers")
+    if (!Array.isArray(shape) || !shape.every(isNonNegInt))
+      return fail(`${name}.shape`, "shape must be an array of non-negative integers")
     if (!Array.isArray(data_offsets) || data_offsets.length !== 2 || !data_offsets.every(isNonNegInt)) {
       return fail(`${name}.data_offsets`, "data_offsets must be two non-negative integers")
     }
@@ -75,7 +79,10 @@ export const parseHeader = (
     if (end > dataLen) return fail(`${name}.data_offsets`, `end ${end} is past the data buffer (${dataLen} bytes)`)
     const numel = (shape as number[]).reduce((a, b) => a * b, 1)
     if (!Number.isSafeInteger(numel) || numel * BYTES[dtype] !== end - start) {
-      return fail(`${name}.shape`, `shape [${shape.join(", ")}] of ${dtype} needs ${numel * BYTES[dtype]} bytes, data_offsets give ${end - start}`)
+      return fail(
+        `${name}.shape`,
+        `shape [${shape.join(", ")}] of ${dtype} needs ${numel * BYTES[dtype]} bytes, data_offsets give ${end - start}`,
+      )
     }
     entries.push({ name, dtype, shape: shape as number[], start, end })
   }

@@ -9,11 +9,7 @@ import { InputError } from "./errors.ts"
 export type DType = "f32" | "i32" | "i64"
 export type Shape = readonly number[]
 
-export type Storage<D extends DType> = D extends "f32"
-  ? Float32Array
-  : D extends "i32"
-    ? Int32Array
-    : BigInt64Array
+export type Storage<D extends DType> = D extends "f32" ? Float32Array : D extends "i32" ? Int32Array : BigInt64Array
 
 export interface HostTensor<D extends DType = DType> {
   readonly dtype: D

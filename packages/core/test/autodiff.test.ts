@@ -59,22 +59,28 @@ const perm = (n: number, s: number) => {
 const unary = (f: (x: Node) => Node, values: (s: readonly number[], seed: number) => HostTensor<"f32"> = randomTensor) =>
   fc.tuple(dims, seed).map(([s, k]): Case => ({ wrt: { x: values(s, k) }, build: ({ x }) => f(x) }))
 const binary = (f: (a: Node, b: Node) => Node, bValues = randomTensor) =>
-  fc.tuple(broadcastPair, seed, fc.boolean()).map(([[sa, sb], k, swap]): Case => ({
-    wrt: swap ? { a: randomTensor(sb, k), b: bValues(sa, k + 1) } : { a: randomTensor(sa, k), b: bValues(sb, k + 1) },
-    build: ({ a, b }) => f(a, b),
-  }))
+  fc.tuple(broadcastPair, seed, fc.boolean()).map(
+    ([[sa, sb], k, swap]): Case => ({
+      wrt: swap ? { a: randomTensor(sb, k), b: bValues(sa, k + 1) } : { a: randomTensor(sa, k), b: bValues(sb, k + 1) },
+      build: ({ a, b }) => f(a, b),
+    }),
+  )
 const axisCase = (f: (x: Node, axis: number) => Node) =>
-  fc.tuple(dims, seed, fc.nat()).map(([s, k, a]): Case => ({ wrt: { x: randomTensor(s, k, -2, 2) }, build: ({ x }) => f(x, a % s.length) }))
+  fc
+    .tuple(dims, seed, fc.nat())
+    .map(([s, k, a]): Case => ({ wrt: { x: randomTensor(s, k, -2, 2) }, build: ({ x }) => f(x, a % s.length) }))
 const reduce = (f: (x: Node, axes: number[], keep: boolean) => Node, values = randomTensor) =>
-  fc.tuple(dims, seed, fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }), fc.boolean()).map(([s, k, pick, keep]): Case => ({
-    wrt: { x: values(s, k) },
-    build: ({ x }) =>
-      f(
-        x,
-        s.map((_, i) => i).filter((i) => pick[i]),
-        keep,
-      ),
-  }))
+  fc.tuple(dims, seed, fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }), fc.boolean()).map(
+    ([s, k, pick, keep]): Case => ({
+      wrt: { x: values(s, k) },
+      build: ({ x }) =>
+        f(
+          x,
+          s.map((_, i) => i).filter((i) => pick[i]),
+          keep,
+        ),
+    }),
+  )
 
 const CASES: { readonly [K in OpKind]: fc.Arbitrary<Case> } = {
   input: unary((x) => x),
@@ -96,32 +102,53 @@ const CASES: { readonly [K in OpKind]: fc.Arbitrary<Case> } = {
   mul: binary(IR.mul),
   div: binary(IR.div, positive),
   // comparisons carry no gradient: the product with a smooth term checks that only that term's gradient flows
-  gt: fc.tuple(dims, seed).map(([s, k]): Case => ({
-    wrt: { a: awayFromZero(s, k), b: randomTensor(s, k + 1) },
-    build: ({ a, b }) => IR.mul(IR.gt(a, IR.fill(0)), b),
-  })),
-  eq: fc.tuple(dims, seed).map(([s, k]): Case => ({
-    wrt: { a: awayFromZero(s, k), b: randomTensor(s, k + 1) },
-    build: ({ a, b }) => IR.mul(IR.add(IR.eq(a, IR.mul(a, IR.gt(a, IR.fill(0)))), 1), b),
-  })),
+  gt: fc.tuple(dims, seed).map(
+    ([s, k]): Case => ({
+      wrt: { a: awayFromZero(s, k), b: randomTensor(s, k + 1) },
+      build: ({ a, b }) => IR.mul(IR.gt(a, IR.fill(0)), b),
+    }),
+  ),
+  eq: fc.tuple(dims, seed).map(
+    ([s, k]): Case => ({
+      wrt: { a: awayFromZero(s, k), b: randomTensor(s, k + 1) },
+      build: ({ a, b }) => IR.mul(IR.add(IR.eq(a, IR.mul(a, IR.gt(a, IR.fill(0)))), 1), b),
+    }),
+  ),
   where: fc.tuple(broadcastPair, seed).map(([[sa, sb], k]): Case => {
     const mask = randomTensor(sa, k + 9, 0, 1)
     for (let i = 0; i < mask.data.length; i++) mask.data[i] = mask.data[i] > 0.5 ? 1 : 0
-    return { wrt: { a: randomTensor(sa, k), b: randomTensor(sb, k + 1) }, fixed: { c: mask }, build: ({ a, b, c }) => IR.where(c, a, b) }
+    return {
+      wrt: { a: randomTensor(sa, k), b: randomTensor(sb, k + 1) },
+      fixed: { c: mask },
+      build: ({ a, b, c }) => IR.where(c, a, b),
+    }
   }),
   matmul: fc
-    .tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.constantFrom([], [2], [1, 2], [2, 1]), fc.constantFrom([], [2], [1], [2, 2]), seed)
+    .tuple(
+      fc.integer({ min: 1, max: 3 }),
+      fc.integer({ min: 1, max: 3 }),
+      fc.integer({ min: 1, max: 3 }),
+      fc.constantFrom([], [2], [1, 2], [2, 1]),
+      fc.constantFrom([], [2], [1], [2, 2]),
+      seed,
+    )
     .filter(([, , , ba, bb]) => IR.broadcastShapes(ba, bb) !== undefined)
-    .map(([m, k, n, ba, bb, s]): Case => ({
-      wrt: { a: randomTensor([...ba, m, k], s), b: randomTensor([...bb, k, n], s + 1) },
-      build: ({ a, b }) => IR.matmul(a, b),
-    })),
+    .map(
+      ([m, k, n, ba, bb, s]): Case => ({
+        wrt: { a: randomTensor([...ba, m, k], s), b: randomTensor([...bb, k, n], s + 1) },
+        build: ({ a, b }) => IR.matmul(a, b),
+      }),
+    ),
   sum: reduce(IR.sum),
   max: reduce(IR.max, distinct),
   softmax: axisCase(IR.softmax),
   logSoftmax: axisCase(IR.logSoftmax),
-  reshape: fc.tuple(dims, seed).map(([s, k]): Case => ({ wrt: { x: randomTensor(s, k) }, build: ({ x }) => IR.reshape(x, [...s].reverse()) })),
-  transpose: fc.tuple(dims, seed).map(([s, k]): Case => ({ wrt: { x: randomTensor(s, k) }, build: ({ x }) => IR.transpose(x, perm(s.length, k)) })),
+  reshape: fc
+    .tuple(dims, seed)
+    .map(([s, k]): Case => ({ wrt: { x: randomTensor(s, k) }, build: ({ x }) => IR.reshape(x, [...s].reverse()) })),
+  transpose: fc
+    .tuple(dims, seed)
+    .map(([s, k]): Case => ({ wrt: { x: randomTensor(s, k) }, build: ({ x }) => IR.transpose(x, perm(s.length, k)) })),
   slice: fc.tuple(dims, seed).map(([s, k]): Case => {
     const r = rng(k)
     const starts = s.map((d) => Math.floor(r() * d))
@@ -130,28 +157,60 @@ const CASES: { readonly [K in OpKind]: fc.Arbitrary<Case> } = {
   }),
   pad: fc.tuple(dims, seed).map(([s, k]): Case => {
     const r = rng(k)
-    return { wrt: { x: randomTensor(s, k) }, build: ({ x }) => IR.pad(x, s.map(() => Math.floor(r() * 2)), s.map(() => Math.floor(r() * 2))) }
+    return {
+      wrt: { x: randomTensor(s, k) },
+      build: ({ x }) =>
+        IR.pad(
+          x,
+          s.map(() => Math.floor(r() * 2)),
+          s.map(() => Math.floor(r() * 2)),
+        ),
+    }
   }),
   concat: fc.tuple(dims, seed, fc.nat(), fc.integer({ min: 1, max: 3 })).map(([s, k, a, extra]): Case => {
     const axis = a % s.length
     const s2 = s.map((d, i) => (i === axis ? extra : d))
     return { wrt: { a: randomTensor(s, k), b: randomTensor(s2, k + 1) }, build: ({ a, b }) => IR.concat([a, b, a], axis) }
   }),
-  broadcast: fc.tuple(broadcastPair, seed).map(([[sa, sb], k]): Case => ({ wrt: { x: randomTensor(sb, k) }, build: ({ x }) => IR.broadcast(x, IR.broadcastShapes(sa, sb) as number[]) })),
+  broadcast: fc.tuple(broadcastPair, seed).map(
+    ([[sa, sb], k]): Case => ({
+      wrt: { x: randomTensor(sb, k) },
+      build: ({ x }) => IR.broadcast(x, IR.broadcastShapes(sa, sb) as number[]),
+    }),
+  ),
   gather: fc.tuple(fc.integer({ min: 1, max: 5 }), dims, fc.integer({ min: 1, max: 3 }), seed).map(([rows, ids, d, k]): Case => {
     const r = rng(k)
-    const idx = Tensor.i32(ids, Array.from({ length: Tensor.size(ids) }, () => Math.floor(r() * rows)))
+    const idx = Tensor.i32(
+      ids,
+      Array.from({ length: Tensor.size(ids) }, () => Math.floor(r() * rows)),
+    )
     return { wrt: { t: randomTensor([rows, d], k) }, fixed: { ids: idx }, build: ({ t, ids: i }) => IR.gather(t, i) }
   }),
-  scatterAdd: fc.tuple(fc.integer({ min: 1, max: 5 }), dims, fc.integer({ min: 1, max: 3 }), seed).map(([rows, ids, d, k]): Case => {
-    const r = rng(k)
-    const idx = Tensor.i32(ids, Array.from({ length: Tensor.size(ids) }, () => Math.floor(r() * rows)))
-    return { wrt: { u: randomTensor([...ids, d], k) }, fixed: { ids: idx }, build: ({ u, ids: i }) => IR.scatterAdd(i, u, rows) }
-  }),
+  scatterAdd: fc
+    .tuple(fc.integer({ min: 1, max: 5 }), dims, fc.integer({ min: 1, max: 3 }), seed)
+    .map(([rows, ids, d, k]): Case => {
+      const r = rng(k)
+      const idx = Tensor.i32(
+        ids,
+        Array.from({ length: Tensor.size(ids) }, () => Math.floor(r() * rows)),
+      )
+      return {
+        wrt: { u: randomTensor([...ids, d], k) },
+        fixed: { ids: idx },
+        build: ({ u, ids: i }) => IR.scatterAdd(i, u, rows),
+      }
+    }),
   oneHot: fc.tuple(dims, fc.integer({ min: 1, max: 4 }), seed).map(([s, depth, k]): Case => {
     const r = rng(k)
-    const idx = Tensor.i32(s, Array.from({ length: Tensor.size(s) }, () => (r() < 0.2 ? -100 : Math.floor(r() * depth))))
-    return { wrt: { x: randomTensor([...s, depth], k) }, fixed: { ids: idx }, build: ({ x, ids }) => IR.mul(x, IR.oneHot(ids, depth)) }
+    const idx = Tensor.i32(
+      s,
+      Array.from({ length: Tensor.size(s) }, () => (r() < 0.2 ? -100 : Math.floor(r() * depth))),
+    )
+    return {
+      wrt: { x: randomTensor([...s, depth], k) },
+      fixed: { ids: idx },
+      build: ({ x, ids }) => IR.mul(x, IR.oneHot(ids, depth)),
+    }
   }),
   // values stay inside (0.1, 0.9) so truncation to i32 never jumps under the finite difference
   cast: unary(
@@ -178,8 +237,7 @@ const checkCase = (c: Case, eps = 1e-2, tol = 3e-3) => {
   const feeds = { ...c.wrt, ...c.fixed, W }
   const outs = run({ outputs: Object.fromEntries(g.success.map((n, i) => [names[i], n])) }, feeds)
   names.forEach((name) => {
-    const f = (x: Float32Array) =>
-      run({ outputs: { loss } }, { ...feeds, [name]: { ...c.wrt[name], data: x } }).loss.data[0]
+    const f = (x: Float32Array) => run({ outputs: { loss } }, { ...feeds, [name]: { ...c.wrt[name], data: x } }).loss.data[0]
     const fd = finiteDiff(f, c.wrt[name].data, eps)
     expect(outs[name].shape).toEqual(c.wrt[name].shape)
     expect(maxRelErr(outs[name].data as Float32Array, fd)).toBeLessThan(tol)
@@ -214,14 +272,27 @@ describe("composed graphs", () => {
   })
   it("attention block with additive mask", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 3 }), seed, (b, n, dk, k) => {
-        const mask = Tensor.f32([b, 1, 1, n], Array.from({ length: b * n }, (_, i) => (i % n === n - 1 && n > 1 ? -1e9 : 0)))
-        checkCase({
-          wrt: { q: randomTensor([b, 2, n, dk], k), kk: randomTensor([b, 2, n, dk], k + 1), v: randomTensor([b, 2, n, dk], k + 2) },
-          fixed: { m: mask },
-          build: ({ q, kk, v, m }) => IR.matmul(IR.softmax(IR.add(IR.matmul(q, IR.mT(kk)), m), -1), v),
-        })
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 2 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 3 }),
+        seed,
+        (b, n, dk, k) => {
+          const mask = Tensor.f32(
+            [b, 1, 1, n],
+            Array.from({ length: b * n }, (_, i) => (i % n === n - 1 && n > 1 ? -1e9 : 0)),
+          )
+          checkCase({
+            wrt: {
+              q: randomTensor([b, 2, n, dk], k),
+              kk: randomTensor([b, 2, n, dk], k + 1),
+              v: randomTensor([b, 2, n, dk], k + 2),
+            },
+            fixed: { m: mask },
+            build: ({ q, kk, v, m }) => IR.matmul(IR.softmax(IR.add(IR.matmul(q, IR.mT(kk)), m), -1), v),
+          })
+        },
+      ),
       { numRuns: 50 },
     )
   })
@@ -229,7 +300,10 @@ describe("composed graphs", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 2, max: 6 }), seed, (n, V, k) => {
         const r = rng(k)
-        const labels = Tensor.i32([n], Array.from({ length: n }, (_, i) => (i > 0 && r() < 0.3 ? -100 : Math.floor(r() * V))))
+        const labels = Tensor.i32(
+          [n],
+          Array.from({ length: n }, (_, i) => (i > 0 && r() < 0.3 ? -100 : Math.floor(r() * V))),
+        )
         checkCase({
           wrt: { logits: randomTensor([n, V], k, -3, 3) },
           fixed: { labels },

@@ -2,8 +2,8 @@ import { Parity } from "@spot/core"
 import { Effect } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { BACKENDS, backendLayer } from "../backends.ts"
-import { printJson, printRecord } from "../output.ts"
 import { ParityFailed } from "../errors.ts"
+import { printJson, printRecord } from "../output.ts"
 
 export const parity = Command.make(
   "parity",

@@ -29,7 +29,11 @@ export const validateWeights = (
   const hasHead = tensors.has("lm_head.weight")
   if (!config.tieWordEmbeddings && !hasHead) {
     return Result.fail(
-      new CheckpointError({ file, field: "lm_head.weight", message: "tie_word_embeddings is false but lm_head.weight is missing" }),
+      new CheckpointError({
+        file,
+        field: "lm_head.weight",
+        message: "tie_word_embeddings is false but lm_head.weight is missing",
+      }),
     )
   }
   const cfg: T5Config = { ...config, tieWordEmbeddings: !hasHead }
@@ -43,7 +47,11 @@ export const validateWeights = (
     const want = weightShape(cfg, name)
     if (!sameShape(t.shape, want)) {
       return Result.fail(
-        new CheckpointError({ file, field: name, message: `shape ${showShape(t.shape)} does not match config (expected ${showShape(want)})` }),
+        new CheckpointError({
+          file,
+          field: name,
+          message: `shape ${showShape(t.shape)} does not match config (expected ${showShape(want)})`,
+        }),
       )
     }
     weights.set(name, t as HostTensor<"f32">)
@@ -71,12 +79,14 @@ export const loadCheckpoint = (dir: string) =>
     if (!(yield* fs.exists(configFile).pipe(Effect.orElseSucceed(() => false)))) {
       return yield* new ConfigError({ file: configFile, field: "file", message: `no config.json in ${dir}` })
     }
-    const config = yield* Effect.fromResult(decodeConfig(
-      yield* readJson(fs, configFile).pipe(
-        Effect.mapError((e) => new ConfigError({ file: e.file, field: e.field, message: e.message })),
+    const config = yield* Effect.fromResult(
+      decodeConfig(
+        yield* readJson(fs, configFile).pipe(
+          Effect.mapError((e) => new ConfigError({ file: e.file, field: e.field, message: e.message })),
+        ),
+        configFile,
       ),
-      configFile,
-    ))
+    )
     const single = path.join(dir, "model.safetensors")
     const index = path.join(dir, "model.safetensors.index.json")
     const tensors = new Map<string, HostTensor>()
@@ -96,12 +106,20 @@ export const loadCheckpoint = (dir: string) =>
       const json = yield* readJson(fs, index)
       const map = (json as { weight_map?: unknown }).weight_map
       if (typeof map !== "object" || map === null || Object.values(map).some((v) => typeof v !== "string")) {
-        return yield* new CheckpointError({ file: index, field: "weight_map", message: "weight_map must map tensor names to shard files" })
+        return yield* new CheckpointError({
+          file: index,
+          field: "weight_map",
+          message: "weight_map must map tensor names to shard files",
+        })
       }
       const shards = [...new Set(Object.values(map as Record<string, string>))]
       for (const shard of shards) {
         if (shard.includes("/") || shard.includes("\\") || shard.startsWith(".")) {
-          return yield* new CheckpointError({ file: index, field: "weight_map", message: `shard name ${shard} is not a plain file name` })
+          return yield* new CheckpointError({
+            file: index,
+            field: "weight_map",
+            message: `shard name ${shard} is not a plain file name`,
+          })
         }
         yield* readOne(path.join(dir, shard))
       }
@@ -114,7 +132,11 @@ export const loadCheckpoint = (dir: string) =>
           "`from transformers import T5ForConditionalGeneration as M; M.from_pretrained(DIR).save_pretrained(DIR, safe_serialization=True)`",
       })
     } else {
-      return yield* new CheckpointError({ file: single, field: "file", message: `no model.safetensors or model.safetensors.index.json in ${dir}` })
+      return yield* new CheckpointError({
+        file: single,
+        field: "file",
+        message: `no model.safetensors or model.safetensors.index.json in ${dir}`,
+      })
     }
     const checked = yield* Effect.fromResult(validateWeights(config, tensors, source))
     return { config: checked.config, weights: checked.weights, source: dir } satisfies T5Model

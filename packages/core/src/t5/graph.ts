@@ -4,8 +4,9 @@
  * per-call inputs are `prompt` [L, d], `input_ids` i32 [B, S], `attention_mask` f32 [B, S],
  * `decoder_input_ids` i32 [B, T] and `labels` i32 [B, T] (-100 = ignored).
  */
-import * as ir from "../ir.ts"
+
 import type { Node } from "../ir.ts"
+import * as ir from "../ir.ts"
 import type { HostTensor } from "../tensor.ts"
 import type { T5Config } from "./config.ts"
 

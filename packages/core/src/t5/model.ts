@@ -62,7 +62,10 @@ export const prepareFeeds = (
     const c = model.config
     if (prompt.dtype !== "f32" || prompt.shape.length !== 2 || prompt.shape[1] !== c.dModel) {
       return yield* Result.fail(
-        new InputError({ field: "prompt", message: `expected f32 [L, ${c.dModel}], got ${prompt.dtype} ${showShape(prompt.shape)}` }),
+        new InputError({
+          field: "prompt",
+          message: `expected f32 [L, ${c.dModel}], got ${prompt.dtype} ${showShape(prompt.shape)}`,
+        }),
       )
     }
     const ids = yield* toI32(batch.inputIds, "input_ids")
@@ -70,22 +73,32 @@ export const prepareFeeds = (
     if (ids.shape.length !== 2) return yield* Result.fail(new InputError({ field: "input_ids", message: "expected [B, S]" }))
     const [B, S] = ids.shape
     if (labels.shape.length !== 2 || labels.shape[0] !== B) {
-      return yield* Result.fail(new InputError({ field: "labels", message: `expected [${B}, T], got ${showShape(labels.shape)}` }))
+      return yield* Result.fail(
+        new InputError({ field: "labels", message: `expected [${B}, T], got ${showShape(labels.shape)}` }),
+      )
     }
     if (batch.attentionMask.shape.length !== 2 || batch.attentionMask.shape[0] !== B || batch.attentionMask.shape[1] !== S) {
       return yield* Result.fail(
-        new InputError({ field: "attention_mask", message: `expected [${B}, ${S}], got ${showShape(batch.attentionMask.shape)}` }),
+        new InputError({
+          field: "attention_mask",
+          message: `expected [${B}, ${S}], got ${showShape(batch.attentionMask.shape)}`,
+        }),
       )
     }
     const V = c.vocabSize
     const badId = ids.data.findIndex((v) => v < 0 || v >= V)
     if (badId >= 0) {
-      return yield* Result.fail(new InputError({ field: "input_ids", message: `id ${ids.data[badId]} at ${badId} outside [0, ${V})` }))
+      return yield* Result.fail(
+        new InputError({ field: "input_ids", message: `id ${ids.data[badId]} at ${badId} outside [0, ${V})` }),
+      )
     }
     const badLabel = labels.data.findIndex((v) => v !== -100 && (v < 0 || v >= V))
     if (badLabel >= 0) {
       return yield* Result.fail(
-        new InputError({ field: "labels", message: `label ${labels.data[badLabel]} at ${badLabel} outside [0, ${V}) and not -100` }),
+        new InputError({
+          field: "labels",
+          message: `label ${labels.data[badLabel]} at ${badLabel} outside [0, ${V}) and not -100`,
+        }),
       )
     }
     const mask = asF32Mask(batch.attentionMask)
@@ -185,7 +198,11 @@ export const generateGreedy = (
       // labels such that shiftRight(labels) = current sequences padded
       const labels = new Int32Array(B * T).fill(c.padId)
       for (let b = 0; b < B; b++) for (let t = 1; t < seqs[b].length; t++) labels[b * T + t - 1] = seqs[b][t]
-      const { logits } = yield* runner.run(prompt, { inputIds, attentionMask, labels: { dtype: "i32", shape: [B, T], data: labels } }, ["logits"])
+      const { logits } = yield* runner.run(
+        prompt,
+        { inputIds, attentionMask, labels: { dtype: "i32", shape: [B, T], data: labels } },
+        ["logits"],
+      )
       const V = c.vocabSize
       const data = (logits as HostTensor<"f32">).data
       for (let b = 0; b < B; b++) {

@@ -1,0 +1,87 @@
+/**
+ * Randomly initialised T5 models of real shapes (no download): `random:t5-small`,
+ * `random:t5-v1_1-small`, `random:t5-v1_1-base`, and `randomT5` for any config. Seeded, so a
+ * preset names the same weights every time. Initialisation follows `transformers`' T5 `_init_weights`.
+ */
+import { keyOf, normal } from "../random.ts"
+import type { HostTensor } from "../tensor.ts"
+import { size } from "../tensor.ts"
+import type { T5Model } from "./checkpoint.ts"
+import type { T5Config } from "./config.ts"
+import { weightNames, weightShape } from "./graph.ts"
+
+const base = {
+  numBuckets: 32,
+  maxDistance: 128,
+  dropoutRate: 0.1,
+  eps: 1e-6,
+  padId: 0,
+  eosId: 1,
+  decoderStartId: 0,
+} as const
+
+export const PRESETS: Readonly<Record<string, T5Config>> = {
+  "t5-small": {
+    ...base,
+    vocabSize: 32128,
+    dModel: 512,
+    dKv: 64,
+    dFf: 2048,
+    numLayers: 6,
+    numDecoderLayers: 6,
+    numHeads: 8,
+    ffn: "relu",
+    tieWordEmbeddings: true,
+    scaleDecoderOutputs: true,
+  },
+  "t5-v1_1-small": {
+    ...base,
+    vocabSize: 32128,
+    dModel: 512,
+    dKv: 64,
+    dFf: 1024,
+    numLayers: 8,
+    numDecoderLayers: 8,
+    numHeads: 6,
+    ffn: "gated-gelu",
+    tieWordEmbeddings: false,
+    scaleDecoderOutputs: false,
+  },
+  "t5-v1_1-base": {
+    ...base,
+    vocabSize: 32128,
+    dModel: 768,
+    dKv: 64,
+    dFf: 2048,
+    numLayers: 12,
+    numDecoderLayers: 12,
+    numHeads: 12,
+    ffn: "gated-gelu",
+    tieWordEmbeddings: false,
+    scaleDecoderOutputs: false,
+  },
+}
+
+/** Standard deviation `transformers` uses for each weight (factor 1). */
+const initStd = (c: T5Config, name: string): number => {
+  if (name.endsWith("layer_norm.weight")) return 0
+  if (name === "shared.weight" || name === "lm_head.weight") return 1
+  if (name.endsWith("relative_attention_bias.weight")) return c.dModel ** -0.5
+  if (/\.q\.weight$/.test(name)) return (c.dModel * c.dKv) ** -0.5
+  if (/\.(k|v)\.weight$/.test(name)) return c.dModel ** -0.5
+  if (name.endsWith(".o.weight")) return (c.numHeads * c.dKv) ** -0.5
+  if (/\.wi(_0|_1)?\.weight$/.test(name)) return c.dModel ** -0.5
+  return c.dFf ** -0.5 // wo
+}
+
+/** A T5 with seeded random weights for `config`. */
+export const randomT5 = (config: T5Config, seed = 0, source = "random"): T5Model => {
+  const weights = new Map<string, HostTensor<"f32">>()
+  for (const name of weightNames(config)) {
+    const shape = weightShape(config, name)
+    const std = initStd(config, name)
+    const data = std === 0 ? new Float32Array(size(shape)).fill(1) : normal(seed, keyOf(name), size(shape), std)
+    weights.set(name, { dtype: "f32", shape, data })
+  }
+  return { config, weights, source }
+}

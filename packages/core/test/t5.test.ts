@@ -1,0 +1,321 @@
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { NodeServices } from "@effect/platform-node"
+import { type HostTensor, ReferenceBackend, Safetensors, T5, T5Checkpoint, T5Config, T5Presets, Tensor } from "@spot/core"
+import { Effect, Layer, Result } from "effect"
+import fc from "fast-check"
+import { afterAll, describe, expect, it } from "vitest"
+import type { T5Config as Config } from "../src/t5/config.ts"
+import { fixtureDir } from "./fixtures.ts"
+import { finiteDiff, maxRelErr, randomTensor, rng } from "./util.ts"
+
+const layer = Layer.mergeAll(NodeServices.layer, ReferenceBackend.layer)
+const runP = <A, E>(e: Effect.Effect<A, E, NodeServices.NodeServices | import("@spot/core").Backend>) =>
+  Effect.runPromise(e.pipe(Effect.provide(layer)))
+const runS = <A, E>(e: Effect.Effect<A, E, import("@spot/core").Backend>) =>
+  Effect.runSync(e.pipe(Effect.provide(ReferenceBackend.layer)))
+
+const tmp: string[] = []
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), "spot-t5-"))
+  tmp.push(d)
+  return d
+}
+afterAll(() => {
+  for (const d of tmp) rmSync(d, { recursive: true, force: true })
+})
+
+const smallConfig = fc.record({
+  vocabSize: fc.integer({ min: 5, max: 40 }),
+  dModel: fc.integer({ min: 2, max: 8 }),
+  dKv: fc.integer({ min: 1, max: 4 }),
+  dFf: fc.integer({ min: 1, max: 8 }),
+  numLayers: fc.integer({ min: 1, max: 2 }),
+  numDecoderLayers: fc.integer({ min: 1, max: 3 }),
+  numHeads: fc.integer({ min: 1, max: 3 }),
+  numBuckets: fc.integer({ min: 2, max: 10 }),
+  maxDistance: fc.integer({ min: 4, max: 30 }),
+  dropoutRate: fc.constant(0),
+  eps: fc.constant(1e-6),
+  ffn: fc.constantFrom("relu" as const, "gated-gelu" as const, "gated-relu" as const),
+  tieWordEmbeddings: fc.boolean(),
+  scaleDecoderOutputs: fc.boolean(),
+  padId: fc.constant(0),
+  eosId: fc.constant(1),
+  decoderStartId: fc.constant(0),
+})
+
+const batchFor = (c: Config, B: number, S: number, T: number, seed: number) => {
+  const r = rng(seed)
+  const ids = Tensor.i32(
+    [B, S],
+    Array.from({ length: B * S }, () => 2 + Math.floor(r() * (c.vocabSize - 2))),
+  )
+  const mask = Tensor.f32(
+    [B, S],
+    Array.from({ length: B * S }, (_, i) => (i % S === 0 || r() < 0.7 ? 1 : 0)),
+  )
+  const labels = Tensor.i32(
+    [B, T],
+    Array.from({ length: B * T }, (_, i) => (i % T > 0 && r() < 0.2 ? -100 : Math.floor(r() * c.vocabSize))),
+  )
+  return { inputIds: ids, attentionMask: mask, labels }
+}
+
+describe("T5 on other shapes of the family", () => {
+  it("prompt gradient matches finite differences on random configs and shapes", () => {
+    fc.assert(
+      fc.property(
+        smallConfig,
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 1000 }),
+        (c, B, S, L, T, seed) => {
+          const model = T5Presets.randomT5(c, seed)
+          const batch = batchFor(c, B, S, T, seed)
+          const prompt = randomTensor([L, c.dModel], seed + 1)
+          const runner = runS(T5.makeRunner(model))
+          const out = runS(runner.run(prompt, batch, ["loss", "promptGrad"]))
+          const loss = out.loss?.data[0] as number
+          expect(Number.isFinite(loss)).toBe(true)
+          expect(out.promptGrad?.shape).toEqual([L, c.dModel])
+          if (L === 0) return
+          const f = (x: Float32Array) => runS(runner.run({ ...prompt, data: x }, batch, ["loss"])).loss?.data[0] as number
+          const fd = finiteDiff(f, prompt.data, 1e-2)
+          expect(maxRelErr(out.promptGrad?.data as Float32Array, fd, Math.max(...fd.map(Math.abs), 1e-3))).toBeLessThan(2e-2)
+        },
+      ),
+      { numRuns: 25 },
+    )
+  })
+
+  it("padding the source does not change the per-example loss", () => {
+    fc.assert(
+      fc.property(
+        smallConfig,
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.integer({ min: 1, max: 1000 }),
+        (c, S, pad, L, seed) => {
+          const model = T5Presets.randomT5(c, seed)
+          const b = batchFor(c, 1, S, 2, seed)
+          const mask = Tensor.f32([1, S]).data.fill(1)
+          const padded = {
+            inputIds: Tensor.i32([1, S + pad], [...b.inputIds.data, ...new Array(pad).fill(0)]),
+            attentionMask: Tensor.f32([1, S + pad], [...mask, ...new Array(pad).fill(0)]),
+            labels: b.labels,
+          }
+          const prompt = randomTensor([L, c.dModel], seed)
+          const runner = runS(T5.makeRunner(model))
+          const a = runS(runner.run(prompt, { ...b, attentionMask: Tensor.f32([1, S], mask) }, ["nllPerExample"]))
+          const p = runS(runner.run(prompt, padded, ["nllPerExample"]))
+          expect(Math.abs((a.nllPerExample?.data[0] ?? 0) - (p.nllPerExample?.data[0] ?? 1))).toBeLessThan(
+            1e-4 * Math.max(1, Math.abs(a.nllPerExample?.data[0] ?? 0)),
+          )
+        },
+      ),
+      { numRuns: 25 },
+    )
+  })
+
+  it("greedy generation agrees with teacher-forced argmax, and rank scores with per-example NLL", () => {
+    fc.assert(
+      fc.property(smallConfig, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 1000 }), (c, B, seed) => {
+        const model = T5Presets.randomT5(c, seed)
+        const b = batchFor(c, B, 3, 2, seed)
+        const prompt = randomTensor([2, c.dModel], seed)
+        const runner = runS(T5.makeRunner(model))
+        const gen = runS(T5.generateGreedy(runner, prompt, b.inputIds, b.attentionMask, 4))
+        const [, len] = gen.shape
+        expect(Array.from({ length: B }, (_, i) => gen.data[i * len])).toEqual(new Array(B).fill(0))
+        // teacher-force the generated sequence: every generated token is the argmax at its position
+        const T = len - 1
+        const labels = Tensor.i32(
+          [B, T],
+          Array.from({ length: B * T }, (_, i) => gen.data[Math.floor(i / T) * len + (i % T) + 1]),
+        )
+        const { logits } = runS(runner.run(prompt, { ...b, labels }, ["logits"]))
+        const V = c.vocabSize
+        for (let i = 0; i < B; i++) {
+          for (let t = 0; t < T; t++) {
+            const row = (logits as HostTensor<"f32">).data.subarray((i * T + t) * V, (i * T + t + 1) * V)
+            const prevEos = Array.from({ length: t }, (_, u) => labels.data[i * T + u]).includes(c.eosId)
+            if (!prevEos) expect(labels.data[i * T + t]).toBe(row.indexOf(Math.max(...row)))
+          }
+        }
+        const cands = [[3, 1], [4, 2, 1], [1]].map((cand) => cand.map((x) => x % V))
+        const scores = runS(T5.rankScores(runner, prompt, b.inputIds, b.attentionMask, cands))
+        cands.forEach((cand, k) => {
+          const lab = Tensor.i32(
+            [B, cand.length],
+            Array.from({ length: B * cand.length }, (_, i) => cand[i % cand.length]),
+          )
+          const { nllPerExample } = runS(runner.run(prompt, { ...b, labels: lab }, ["nllPerExample"]))
+          for (let i = 0; i < B; i++) expect(scores.data[i * 3 + k]).toBeCloseTo(-(nllPerExample as HostTensor<"f32">).data[i], 4)
+        })
+      }),
+      { numRuns: 15 },
+    )
+  })
+
+  it("model tuning: weight gradients match finite differences", () => {
+    const c: Config = {
+      ...T5Presets.PRESETS["t5-v1_1-small"],
+      vocabSize: 11,
+      dModel: 4,
+      dKv: 2,
+      dFf: 3,
+      numLayers: 1,
+      numDecoderLayers: 1,
+      numHeads: 2,
+      numBuckets: 4,
+      maxDistance: 8,
+      dropoutRate: 0,
+    }
+    const model = T5Presets.randomT5(c, 3)
+    const batch = batchFor(c, 2, 3, 2, 5)
+    const prompt = randomTensor([1, 4], 1)
+    const runner = runS(T5.makeRunner(model))
+    const { weightGrads } = runS(runner.run(prompt, batch, ["loss", "weightGrads"]))
+    for (const name of [
+      "shared.weight",
+      "lm_head.weight",
+      "encoder.block.0.layer.0.SelfAttention.q.weight",
+      "decoder.block.0.layer.2.DenseReluDense.wi_0.weight",
+      "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+    ]) {
+      const w = model.weights.get(name) as HostTensor<"f32">
+      const f = (x: Float32Array) => {
+        const weights = new Map(model.weights)
+        weights.set(name, { ...w, data: x })
+        const r2 = runS(T5.makeRunner({ ...model, weights }))
+        return runS(r2.run(prompt, batch, ["loss"])).loss?.data[0] as number
+      }
+      const fd = finiteDiff(f, w.data, 1e-2)
+      const got = weightGrads?.get(name)?.data as Float32Array
+      expect(maxRelErr(got, fd, Math.max(...fd.map(Math.abs), 1e-3))).toBeLessThan(2e-2)
+    }
+  })
+})
+
+describe("config.json", () => {
+  const good = { vocab_size: 10, d_model: 4, d_kv: 2, d_ff: 8, num_layers: 1, num_heads: 2 }
+  it("applies defaults and the decoder-output scaling rule", () => {
+    const c = Result.getOrThrow(T5Config.decodeConfig(good))
+    expect(c.numDecoderLayers).toBe(1)
+    expect(c.scaleDecoderOutputs).toBe(true)
+    expect(Result.getOrThrow(T5Config.decodeConfig({ ...good, tie_word_embeddings: false })).scaleDecoderOutputs).toBe(false)
+    expect(
+      Result.getOrThrow(T5Config.decodeConfig({ ...good, tie_word_embeddings: true, scale_decoder_outputs: false }))
+        .scaleDecoderOutputs,
+    ).toBe(false)
+  })
+  it("names the field of an unsupported or malformed value", () => {
+    const field = (json: unknown) => {
+      const r = T5Config.decodeConfig(json, "cfg.json")
+      if (Result.isSuccess(r)) throw new Error("expected failure")
+      expect(r.failure._tag).toBe("ConfigError")
+      expect(r.failure.file).toBe("cfg.json")
+      return r.failure.field
+    }
+    expect(field({ ...good, feed_forward_proj: "gated-silu" })).toBe("feed_forward_proj")
+    expect(field({ ...good, d_model: 0 })).toBe("d_model")
+    expect(field({ ...good, num_heads: 1.5 })).toBe("num_heads")
+    expect(field({ ...good, model_type: "bart" })).toBe("model_type")
+    expect(field({ ...good, dropout_rate: "x" })).toBe("dropout_rate")
+    const { vocab_size: _, ...noVocab } = good
+    expect(field(noVocab)).toBe("vocab_size")
+    expect(field([])).toBe("(root)")
+  })
+  it("fuzz: any JSON value gives a config or a ConfigError, never a throw", () => {
+    fc.assert(
+      fc.property(fc.record({ ...Object.fromEntries(Object.keys(good).map((k) => [k, fc.jsonValue()])) }), (json) => {
+        const r = T5Config.decodeConfig(json)
+        if (Result.isFailure(r)) expect(r.failure._tag).toBe("ConfigError")
+      }),
+      { numRuns: 300 },
+    )
+  })
+})
+
+describe("checkpoint loading", () => {
+  const src = fixtureDir("t5v1_1-untied-tiny")
+  const load = (dir: string) => runP(T5Checkpoint.loadCheckpoint(dir).pipe(Effect.result))
+  const fixtureTensors = () =>
+    Result.getOrThrow(Safetensors.decodeSafetensors(new Uint8Array(readFileSync(`${src}/model/model.safetensors`)))).tensors
+
+  it("reads a sharded checkpoint like the single file", async () => {
+    const dir = tempDir()
+    copyFileSync(`${src}/model/config.json`, `${dir}/config.json`)
+    const all = fixtureTensors()
+    const names = [...all.keys()]
+    const half = Math.floor(names.length / 2)
+    const shards = [names.slice(0, half), names.slice(half)]
+    const weightMap: Record<string, string> = {}
+    shards.forEach((part, i) => {
+      const file = `model-0000${i + 1}-of-00002.safetensors`
+      writeFileSync(`${dir}/${file}`, Safetensors.encodeSafetensors(new Map(part.map((n) => [n, all.get(n) as HostTensor]))))
+      for (const n of part) weightMap[n] = file
+    })
+    writeFileSync(`${dir}/model.safetensors.index.json`, JSON.stringify({ metadata: {}, weight_map: weightMap }))
+    const sharded = Result.getOrThrow(await load(dir))
+    const single = Result.getOrThrow(await load(`${src}/model`))
+    expect([...sharded.weights.keys()].sort()).toEqual([...single.weights.keys()].sort())
+    for (const [k, v] of single.weights) expect(sharded.weights.get(k)?.data).toEqual(v.data)
+  })
+
+  it("names the file and tensor that is missing or mis-shaped", async () => {
+    const all = fixtureTensors()
+    const write = (mutate: (m: Map<string, HostTensor>) => void) => {
+      const dir = tempDir()
+      copyFileSync(`${src}/model/config.json`, `${dir}/config.json`)
+      const m = new Map(all)
+      mutate(m)
+      writeFileSync(`${dir}/model.safetensors`, Safetensors.encodeSafetensors(m))
+      return dir
+    }
+    const missing = await load(write((m) => m.delete("decoder.block.1.layer.1.EncDecAttention.k.weight")))
+    expect(Result.isFailure(missing) && missing.failure).toMatchObject({
+      _tag: "CheckpointError",
+      field: "decoder.block.1.layer.1.EncDecAttention.k.weight",
+    })
+    const dir = write((m) => m.set("encoder.block.0.layer.1.DenseReluDense.wo.weight", Tensor.f32([32, 63])))
+    const wrong = await load(dir)
+    expect(Result.isFailure(wrong) && wrong.failure).toMatchObject({
+      _tag: "CheckpointError",
+      file: `${dir}/model.safetensors`,
+      field: "encoder.block.0.layer.1.DenseReluDense.wo.weight",
+    })
+    const noHead = await load(write((m) => m.delete("lm_head.weight")))
+    expect(Result.isFailure(noHead) && noHead.failure).toMatchObject({ _tag: "CheckpointError", field: "lm_head.weight" })
+  })
+
+  it("explains how to convert a pytorch_model.bin checkpoint", async () => {
+    const dir = tempDir()
+    copyFileSync(`${src}/model/config.json`, `${dir}/config.json`)
+    writeFileSync(`${dir}/pytorch_model.bin`, "not read")
+    const r = await load(dir)
+    expect(Result.isFailure(r) && r.failure).toMatchObject({ _tag: "CheckpointError", field: "format" })
+    expect(Result.isFailure(r) && r.failure.message).toContain("safe_serialization=True")
+  })
+
+  it("rejects an unsupported config value naming config.json and the field", async () => {
+    const dir = tempDir()
+    writeFileSync(
+      `${dir}/config.json`,
+      JSON.stringify({ ...JSON.parse(readFileSync(`${src}/model/config.json`, "utf8")), feed_forward_proj: "swiglu" }),
+    )
+    const r = await load(dir)
+    expect(Result.isFailure(r) && r.failure).toMatchObject({
+      _tag: "ConfigError",
+      file: `${dir}/config.json`,
+      field: "feed_forward_proj",
+    })
+    writeFileSync(`${dir}/config.json`, "{ not json")
+    expect(Result.isFailure(await load(dir))).toBe(true)
+  })
+})
