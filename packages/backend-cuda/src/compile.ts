@@ -1,0 +1,277 @@
+/**
+ * IR → ONNX (`ai.onnx`, opset 18). One IR node lowers to one or a few standard ops; every node's
+ * value is named `v<index>` in topological order. Inputs named in `bound` (the weights) become
+ * graph inputs too, fed the same host buffers on every run (zero-copy on the CPU provider, and
+ * never duplicated across compiled shapes); `transpose(weight)` is hoisted out of the graph and
+ * fed pre-transposed, since a frozen weight's transpose is the same every step.
+ */
+import type { HostTensor, IR } from "@spot/core"
+import { Result } from "effect"
+import onnxProto from "onnx-proto"
+
+const { onnx } = onnxProto
+type INode = onnxProto.onnx.INodeProto
+type ITensor = onnxProto.onnx.ITensorProto
+type IValueInfo = onnxProto.onnx.IValueInfoProto
+type Node = IR.Node
+
+export const OPSET = 18
+const FLOAT = onnx.TensorProto.DataType.FLOAT
+const INT32 = onnx.TensorProto.DataType.INT32
+const INT64 = onnx.TensorProto.DataType.INT64
+const BOOL = onnx.TensorProto.DataType.BOOL
+
+export interface CompiledModel {
+  /** Serialized ModelProto. */
+  readonly bytes: Uint8Array
+  /** Graph inputs to feed on every run: name in the ONNX graph → IR input name. */
+  readonly feeds: ReadonlyMap<string, string>
+  /** Bound inputs: ONNX input name → weight name and whether it is fed transposed. */
+  readonly weights: ReadonlyMap<string, { readonly name: string; readonly transposed: boolean }>
+  /** ONNX output name → IR output name and dtype. */
+  readonly outputs: ReadonlyArray<{
+    readonly onnx: string
+    readonly name: string
+    readonly dtype: IR.IRType
+    readonly shape: readonly number[]
+  }>
+  /** Number of ONNX nodes (for reports). */
+  readonly nodeCount: number
+}
+
+const onnxType = (t: IR.IRType) => (t === "f32" ? FLOAT : INT32)
+
+const valueInfo = (name: string, dtype: number, shape: readonly number[]): IValueInfo => ({
+  name,
+  type: { tensorType: { elemType: dtype, shape: { dim: shape.map((d) => ({ dimValue: d })) } } },
+})
+
+const i64Tensor = (name: string, values: readonly number[], dims: readonly number[] = [values.length]): ITensor => ({
+  name,
+  dataType: INT64,
+  dims: [...dims],
+  rawData: new Uint8Array(BigInt64Array.from(values.map((v) => BigInt(v))).buffer),
+})
+
+const hostTensor = (name: string, t: HostTensor<"f32" | "i32">): ITensor => ({
+  name,
+  dataType: t.dtype === "f32" ? FLOAT : INT32,
+  dims: [...t.shape],
+  rawData: new Uint8Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength)),
+})
+
+/** Lowers a checked graph. Fails (naming the op) only for constructs ONNX cannot express. */
+export const compileToOnnx = (
+  graph: IR.Graph,
+  topo: readonly Node[],
+  bound: ReadonlySet<string>,
+): Result.Result<CompiledModel, { op: string; message: string }> => {
+  const names = new Map<Node, string>()
+  const nodes: INode[] = []
+  const inits: ITensor[] = []
+  const inputs: IValueInfo[] = []
+  const feeds = new Map<string, string>()
+  const weights = new Map<string, { name: string; transposed: boolean }>()
+  const seenInputs = new Map<string, string>()
+  let counter = 0
+  const fresh = (p: string) => `${p}${counter++}`
+  const constI64 = (values: readonly number[]) => {
+    const n = fresh("c")
+    inits.push(i64Tensor(n, values))
+    return n
+  }
+  const emit = (opType: string, ins: string[], attrs: onnxProto.onnx.IAttributeProto[] = [], out = fresh("t")) => {
+    nodes.push({ opType, input: ins, output: [out], attribute: attrs, name: fresh(`${opType}_`) })
+    return out
+  }
+  const intAttr = (name: string, i: number): onnxProto.onnx.IAttributeProto => ({
+    name,
+    type: onnx.AttributeProto.AttributeType.INT,
+    i,
+  })
+  const intsAttr = (name: string, ints: readonly number[]): onnxProto.onnx.IAttributeProto => ({
+    name,
+    type: onnx.AttributeProto.AttributeType.INTS,
+    ints: [...ints],
+  })
+  const strAttr = (name: string, s: string): onnxProto.onnx.IAttributeProto => ({
+    name,
+    type: onnx.AttributeProto.AttributeType.STRING,
+    s: new TextEncoder().encode(s),
+  })
+  const boundInput = (name: string, transposed: boolean, shape: readonly number[]) => {
+    const key = `${transposed ? "T:" : ""}${name}`
+    const existing = seenInputs.get(key)
+    if (existing) return existing
+    const onnxName = fresh(transposed ? "wT" : "w")
+    seenInputs.set(key, onnxName)
+    inputs.push(valueInfo(onnxName, FLOAT, shape))
+    weights.set(onnxName, { name, transposed })
+    return onnxName
+  }
+
+  for (const n of topo) {
+    const x = n.inputs.map((i) => names.get(i) as string)
+    const op = n.op
+    let out: string
+    switch (op.kind) {
+      case "input": {
+        if (bound.has(op.name)) {
+          out = boundInput(op.name, false, n.shape)
+        } else {
+          const prev = seenInputs.get(op.name)
+          if (prev) out = prev
+          else {
+            out = fresh("in")
+            seenInputs.set(op.name, out)
+            inputs.push(valueInfo(out, onnxType(n.dtype), n.shape))
+            feeds.set(out, op.name)
+          }
+        }
+        break
+      }
+      case "constant":
+        out = fresh("k")
+        inits.push(hostTensor(out, op.value))
+        break
+      case "fill": {
+        const s = fresh("k")
+        inits.push({ name: s, dataType: FLOAT, dims: [], floatData: [op.value] })
+        out = n.shape.length === 0 ? s : emit("Expand", [s, constI64(n.shape)])
+        break
+      }
+      case "neg":
+        out = emit("Neg", x)
+        break
+      case "exp":
+        out = emit("Exp", x)
+        break
+      case "log":
+        out = emit("Log", x)
+        break
+      case "tanh":
+        out = emit("Tanh", x)
+        break
+      case "sqrt":
+        out = emit("Sqrt", x)
+        break
+      case "rsqrt":
+        out = emit("Reciprocal", [emit("Sqrt", x)])
+        break
+      case "recip":
+        out = emit("Reciprocal", x)
+        break
+      case "relu":
+        out = emit("Relu", x)
+        break
+      case "add":
+        out = emit("Add", x)
+        break
+      case "sub":
+        out = emit("Sub", x)
+        break
+      case "mul":
+        out = emit("Mul", x)
+        break
+      case "div":
+        out = emit("Div", x)
+        break
+      case "gt":
+        out = emit("Cast", [emit("Greater", x)], [intAttr("to", FLOAT)])
+        break
+      case "eq":
+        out = emit("Cast", [emit("Equal", x)], [intAttr("to", FLOAT)])
+        break
+      case "where":
+        out = emit("Where", [emit("Cast", [x[0]], [intAttr("to", BOOL)]), x[1], x[2]])
+        break
+      case "matmul":
+        out = emit("MatMul", x)
+        break
+      case "sum":
+      case "max": {
+        const type = op.kind === "sum" ? "ReduceSum" : "ReduceMax"
+        if (op.axes.length === 0) out = emit("Identity", x)
+        else out = emit(type, [x[0], constI64(op.axes)], [intAttr("keepdims", op.keepDims ? 1 : 0)])
+        break
+      }
+      case "softmax":
+        out = emit("Softmax", x, [intAttr("axis", op.axis)])
+        break
+      case "logSoftmax":
+        out = emit("LogSoftmax", x, [intAttr("axis", op.axis)])
+        break
+      case "reshape":
+        out = emit("Reshape", [x[0], constI64(op.shape)])
+        break
+      case "transpose": {
+        const src = n.inputs[0]
+        if (src.op.kind === "input" && bound.has(src.op.name) && op.perm.length === 2 && op.perm[0] === 1) {
+          out = boundInput(src.op.name, true, n.shape) // hoisted: fed pre-transposed
+        } else {
+          out = emit("Transpose", x, [intsAttr("perm", op.perm)])
+        }
+        break
+      }
+      case "slice":
+        out = emit("Slice", [x[0], constI64(op.starts), constI64(op.ends), constI64(op.starts.map((_, i) => i))])
+        break
+      case "pad":
+        out = emit("Pad", [x[0], constI64([...op.before, ...op.after])], [strAttr("mode", "constant")])
+        break
+      case "concat":
+        out = emit("Concat", x, [intAttr("axis", op.axis)])
+        break
+      case "broadcast":
+        out = emit("Expand", [x[0], constI64(op.shape)])
+        break
+      case "gather":
+        out = emit("Gather", x, [intAttr("axis", 0)])
+        break
+      case "scatterAdd": {
+        const ids = n.inputs[0]
+        const zeros = fresh("k")
+        inits.push({ name: zeros, dataType: FLOAT, dims: [], floatData: [0] })
+        const data = emit("Expand", [zeros, constI64(n.shape)])
+        const idx = emit("Reshape", [emit("Cast", [x[0]], [intAttr("to", INT64)]), constI64([...ids.shape, 1])])
+        out = emit("ScatterND", [data, idx, x[1]], [strAttr("reduction", "add")])
+        break
+      }
+      case "oneHot": {
+        const range = fresh("k")
+        inits.push({ name: range, dataType: INT32, dims: [op.depth], int32Data: Array.from({ length: op.depth }, (_, i) => i) })
+        const col = emit("Unsqueeze", [x[0], constI64([-1])])
+        out = emit("Cast", [emit("Equal", [col, range])], [intAttr("to", FLOAT)])
+        break
+      }
+      case "cast":
+        out = emit("Cast", x, [intAttr("to", onnxType(op.to))])
+        break
+      default: {
+        const never: never = op
+        return Result.fail({ op: String((never as { kind: string }).kind), message: "no ONNX lowering" })
+      }
+    }
+    names.set(n, out)
+  }
+  const outputs: CompiledModel["outputs"][number][] = []
+  const outputInfos: IValueInfo[] = []
+  for (const [name, node] of Object.entries(graph.outputs)) {
+    const o = emit("Identity", [names.get(node) as string], [], fresh("out"))
+    outputs.push({ onnx: o, name, dtype: node.dtype, shape: node.shape })
+    outputInfos.push(valueInfo(o, onnxType(node.dtype), node.shape))
+  }
+  const model: onnxProto.onnx.IModelProto = {
+    irVersion: 8,
+    producerName: "spot-ts",
+    opsetImport: [{ domain: "", version: OPSET }],
+    graph: { name: "spot", node: nodes, initializer: inits, input: inputs, output: outputInfos },
+  }
+  return Result.succeed({
+    bytes: onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish(),
+    feeds,
+    weights,
+    outputs,
+    nodeCount: nodes.length,
+  })
+}

@@ -1,0 +1,2 @@
+export * from "./backend.ts"
+export { compileToOnnx, OPSET } from "./compile.ts"
