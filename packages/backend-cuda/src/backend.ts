@@ -19,6 +19,11 @@ export interface OnnxOptions {
   readonly provider?: Provider | "auto"
   /** Intra-op threads (default: onnxruntime's choice, one per core). */
   readonly threads?: number
+  /**
+   * onnxruntime's CPU memory arena and memory-pattern planning (default false: buffers go back to
+   * the system after each run, which keeps the peak of large backward passes lower).
+   */
+  readonly arena?: boolean
 }
 export interface ProviderReport {
   readonly chosen: Provider
@@ -115,6 +120,10 @@ export const makeOnnxBackend = (options: OnnxOptions = {}) =>
     const sessionOptions: Ort.InferenceSession.SessionOptions = {
       executionProviders: [report.chosen],
       graphOptimizationLevel: "all",
+      enableCpuMemArena: options.arena ?? false,
+      enableMemPattern: options.arena ?? false,
+      // idle pool threads must not spin: several sessions (shape buckets, evaluation) share the cores
+      extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
       ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
     }
     const compile: BackendShape["compile"] = (graph, weights) =>

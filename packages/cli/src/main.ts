@@ -2,12 +2,13 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Effect, Layer } from "effect"
 import { Command } from "effect/cli"
+import { bench } from "./commands/bench.ts"
 import { parity } from "./commands/parity.ts"
 import { describeError } from "./output.ts"
 
 const spot = Command.make("spot").pipe(
   Command.withDescription("Soft prompt tuning and SPoT prompt transfer on frozen T5 models."),
-  Command.withSubcommands([parity]),
+  Command.withSubcommands([parity, bench]),
 )
 
 const program = Command.run(spot, { version: "0.1.0" }).pipe(

@@ -49,3 +49,17 @@ export class BackendUnavailable extends Schema.TaggedError<BackendUnavailable>()
   backend: Schema.String,
   message: Schema.String,
 }) {}
+
+/** A data file (JSONL, CSV/TSV) with a malformed line, a missing field or an unknown label. */
+export class DataError extends Schema.TaggedError<DataError>()("DataError", {
+  file: Schema.String,
+  line: Schema.Number,
+  field: Schema.String,
+  message: Schema.String,
+}) {}
+
+/** Training stopped: a non-finite loss or gradient; the last good checkpoint is intact. */
+export class TrainingDiverged extends Schema.TaggedError<TrainingDiverged>()("TrainingDiverged", {
+  step: Schema.Number,
+  message: Schema.String,
+}) {}

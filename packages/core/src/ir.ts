@@ -398,3 +398,14 @@ export const graphInputs = (graph: Graph): Map<string, NodeOf<"input">> => {
   }
   return out
 }
+
+/** FLOPs of the matrix products in a graph (2·m·k·n per product, batch included). */
+export const matmulFlops = (outputs: readonly Node[]): number => {
+  let total = 0
+  for (const n of topo(outputs)) {
+    if (n.op.kind !== "matmul") continue
+    const k = n.inputs[0].shape[n.inputs[0].shape.length - 1]
+    total += 2 * size(n.shape) * k
+  }
+  return total
+}

@@ -9,13 +9,14 @@ import type { Session } from "../backend.ts"
 import { Backend } from "../backend.ts"
 import { BackendError, InputError } from "../errors.ts"
 import type { Node } from "../ir.ts"
+import { matmulFlops } from "../ir.ts"
 import type { HostTensor } from "../tensor.ts"
 import { showShape, toI32 } from "../tensor.ts"
 import type { T5Model } from "./checkpoint.ts"
 import type { T5Shape } from "./graph.ts"
 import { buildT5 } from "./graph.ts"
 
-export interface Batch {
+export interface T5Batch {
   /** Token ids [B, S] (i32 or i64). */
   readonly inputIds: HostTensor
   /** 1 for real tokens, 0 for padding [B, S] (any dtype). */
@@ -56,7 +57,7 @@ export const shiftRight = (labels: HostTensor<"i32">, startId: number, padId: nu
 export const prepareFeeds = (
   model: T5Model,
   prompt: HostTensor,
-  batch: Batch,
+  batch: T5Batch,
 ): Result.Result<{ feeds: Map<string, HostTensor>; shape: T5Shape }, InputError> =>
   Result.gen(function* () {
     const c = model.config
@@ -122,12 +123,19 @@ export interface T5Runner {
   readonly model: T5Model
   readonly run: (
     prompt: HostTensor,
-    batch: Batch,
+    batch: T5Batch,
     outputs: readonly Output[],
+    /** Current weights when the runner was made with `feedWeights` (model tuning). */
+    weights?: ReadonlyMap<string, HostTensor<"f32">>,
   ) => Effect.Effect<RunResult, BackendError | InputError>
 }
 
-export const makeRunner = (model: T5Model) =>
+export interface RunnerOptions {
+  /** Feed the weights on every run instead of binding them once (model tuning changes them). */
+  readonly feedWeights?: boolean
+}
+
+export const makeRunner = (model: T5Model, options: RunnerOptions = {}) =>
   Effect.gen(function* () {
     const backend = yield* Backend
     const cache = new Map<string, Session>()
@@ -156,13 +164,14 @@ export const makeRunner = (model: T5Model) =>
           if (outputs.includes("promptGrad")) outs.promptGrad = grads.success[i++]
           for (const n of weightNamesList) if (wantW) outs[`grad:${n}`] = grads.success[i++]
         }
-        const session = yield* backend.compile({ outputs: outs }, model.weights)
+        const session = yield* backend.compile({ outputs: outs }, options.feedWeights ? new Map() : model.weights)
         cache.set(key, session)
         return session
       })
-    const run: T5Runner["run"] = (prompt, batch, outputs) =>
+    const run: T5Runner["run"] = (prompt, batch, outputs, weights) =>
       Effect.gen(function* () {
         const { feeds, shape } = yield* Effect.fromResult(prepareFeeds(model, prompt, batch))
+        if (options.feedWeights) for (const [k, v] of weights ?? model.weights) feeds.set(k, v)
         const session = yield* compile(shape, outputs)
         const res = yield* session.run(feeds)
         const out: RunResult = {}
@@ -187,6 +196,7 @@ export const generateGreedy = (
   inputIds: HostTensor,
   attentionMask: HostTensor,
   maxNewTokens: number,
+  weights?: ReadonlyMap<string, HostTensor<"f32">>,
 ) =>
   Effect.gen(function* () {
     const c = runner.model.config
@@ -202,6 +212,7 @@ export const generateGreedy = (
         prompt,
         { inputIds, attentionMask, labels: { dtype: "i32", shape: [B, T], data: labels } },
         ["logits"],
+        weights,
       )
       const V = c.vocabSize
       const data = (logits as HostTensor<"f32">).data
@@ -233,6 +244,7 @@ export const rankScores = (
   attentionMask: HostTensor,
   candidates: readonly (readonly number[])[],
   normalize = false,
+  weights?: ReadonlyMap<string, HostTensor<"f32">>,
 ) =>
   Effect.gen(function* () {
     const [B, S] = inputIds.shape
@@ -260,9 +272,17 @@ export const rankScores = (
         labels: { dtype: "i32", shape: [B * C, T], data: labels },
       },
       ["nllPerExample"],
+      weights,
     )
     const nll = (nllPerExample as HostTensor<"f32">).data
     const out = new Float32Array(B * C)
     for (let r = 0; r < B * C; r++) out[r] = -nll[r] / (normalize ? Math.max(1, candidates[r % C].length) : 1)
     return { dtype: "f32", shape: [B, C], data: out } as HostTensor<"f32">
   })
+
+/** The graph a prompt-tuning step runs (loss and prompt gradient) and its matmul FLOPs. */
+export const stepFlops = (model: T5Model, shape: T5Shape): number => {
+  const g = buildT5(model.config, shape)
+  const d = grad(g.loss, [g.prompt])
+  return Result.isSuccess(d) ? matmulFlops([g.loss, ...d.success]) : Number.NaN
+}

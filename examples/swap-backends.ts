@@ -1,0 +1,32 @@
+/**
+ * Loss and prompt gradient of a T5 checkpoint, on whichever backend the environment offers:
+ * ONNX Runtime when it loads, the reference interpreter otherwise (Layer fallback).
+ *
+ *   npx vite-node examples/swap-backends.ts   # or: bun examples/swap-backends.ts
+ */
+import { NodeServices } from "@effect/platform-node"
+import { OnnxBackend } from "@spot/backend-cuda"
+import { ReferenceBackend, T5, T5Checkpoint, Tensor } from "@spot/core"
+import { Console, Effect, Layer } from "effect"
+
+const dir = process.argv[2] ?? "../shared/fixtures/hf-t5-parity/t5v1_1-untied-tiny/model"
+
+const program = Effect.gen(function* () {
+  const model = yield* T5Checkpoint.loadCheckpoint(dir)
+  const runner = yield* T5.makeRunner(model)
+  const d = model.config.dModel
+  const prompt = Tensor.f32(
+    [4, d],
+    Array.from({ length: 4 * d }, (_, i) => Math.sin(i) * 0.5),
+  )
+  const batch = {
+    inputIds: Tensor.i32([1, 3], [5, 6, 1]),
+    attentionMask: Tensor.f32([1, 3], [1, 1, 1]),
+    labels: Tensor.i32([1, 2], [7, 1]),
+  }
+  const out = yield* runner.run(prompt, batch, ["loss", "promptGrad"])
+  yield* Console.log(`loss ${out.loss?.data[0]}, |grad| ${Math.hypot(...(out.promptGrad?.data ?? []))}`)
+})
+
+const backend = OnnxBackend.layer({ provider: "cpu" }).pipe(Layer.catchCause(() => ReferenceBackend.layer))
+Effect.runPromise(program.pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, backend))))

@@ -1,0 +1,134 @@
+import { Backend, IR, T5, type T5Model } from "@spot/core"
+import { Effect } from "effect"
+import { Command, Flag } from "effect/cli"
+import { backendFlags, backendLayer, describeBackend } from "../backends.ts"
+import { loadModel } from "../model.ts"
+import { printJson, printRecord } from "../output.ts"
+
+const json = Flag.Boolean("json").pipe(Flag.withDefault(false))
+const peakRssMb = () => process.resourceUsage().maxRSS / 1024
+
+/** Median of `iters` timed runs after `warmup` untimed ones, in ms. */
+const timeIt = <E>(run: Effect.Effect<unknown, E>, warmup: number, iters: number) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < warmup; i++) yield* run
+    const times: number[] = []
+    for (let i = 0; i < iters; i++) {
+      const t0 = performance.now()
+      yield* run
+      times.push(performance.now() - t0)
+    }
+    times.sort((a, b) => a - b)
+    return times[Math.floor(times.length / 2)]
+  })
+
+const random = (n: number, seed: number) => {
+  const a = new Float32Array(n)
+  let s = seed
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
+    a[i] = s / 4294967296 - 0.5
+  }
+  return a
+}
+
+/** GFLOP/s of one n×n×n matmul on the current backend. */
+export const matmulGflops = (n: number, iters = 5) =>
+  Effect.gen(function* () {
+    const backend = yield* Backend
+    const a = IR.input("a", [n, n])
+    const b = IR.input("b", [n, n])
+    const session = yield* backend.compile({ outputs: { c: IR.matmul(a, b) } }, new Map())
+    const feeds = {
+      a: { dtype: "f32", shape: [n, n], data: random(n * n, 1) },
+      b: { dtype: "f32", shape: [n, n], data: random(n * n, 2) },
+    } as const
+    const ms = yield* timeIt(session.run(feeds), 2, iters)
+    yield* session.dispose
+    return { n, ms, gflops: (2 * n ** 3) / (ms * 1e6) }
+  })
+
+const matmul = Command.make(
+  "matmul",
+  { n: Flag.Int("n").pipe(Flag.withDefault(1024)), ...backendFlags, json },
+  ({ n, json, ...choice }) =>
+    Effect.gen(function* () {
+      const info = yield* describeBackend
+      const r = { ...(yield* matmulGflops(n)), ...info }
+      yield* json ? printJson(r) : printRecord(`matmul ${n}³ on ${info.backend}`, { ms: r.ms, gflops: r.gflops })
+    }).pipe(Effect.provide(backendLayer(choice))),
+).pipe(Command.withDescription("Practical matmul peak (GFLOP/s) of a backend."))
+
+/** One prompt-tuning step (loss + prompt gradient) at a given shape. */
+export const stepBench = (model: T5Model, batch: number, src: number, promptLen: number, tgt: number, iters: number) =>
+  Effect.gen(function* () {
+    const c = model.config
+    const runner = yield* T5.makeRunner(model)
+    const ids = new Int32Array(batch * src)
+    for (let i = 0; i < ids.length; i++) ids[i] = 3 + ((i * 7919) % (c.vocabSize - 3))
+    const labels = new Int32Array(batch * tgt)
+    for (let i = 0; i < labels.length; i++) labels[i] = 3 + ((i * 104729) % (c.vocabSize - 3))
+    const prompt = { dtype: "f32", shape: [promptLen, c.dModel], data: random(promptLen * c.dModel, 3) } as const
+    const b = {
+      inputIds: { dtype: "i32", shape: [batch, src], data: ids },
+      attentionMask: { dtype: "f32", shape: [batch, src], data: new Float32Array(batch * src).fill(1) },
+      labels: { dtype: "i32", shape: [batch, tgt], data: labels },
+    } as const
+    const t0 = performance.now()
+    yield* runner.run(prompt, b, ["loss", "promptGrad"])
+    const firstMs = performance.now() - t0
+    const ms = yield* timeIt(runner.run(prompt, b, ["loss", "promptGrad"]), 0, iters)
+    const flops = T5.stepFlops(model, { batch, srcLen: src, promptLen, tgtLen: tgt })
+    return {
+      compile_and_first_step_ms: firstMs,
+      step_ms: ms,
+      examples_per_s: (batch * 1000) / ms,
+      flops_per_step: flops,
+      gflops: flops / (ms * 1e6),
+    }
+  })
+
+const step = Command.make(
+  "step",
+  {
+    model: Flag.String("model").pipe(
+      Flag.withDefault("random:t5-v1_1-small"),
+      Flag.withDescription("checkpoint folder or random:<preset>"),
+    ),
+    batch: Flag.Int("batch").pipe(Flag.withDefault(8)),
+    src: Flag.Int("src").pipe(Flag.withDefault(128)),
+    prompt: Flag.Int("prompt").pipe(Flag.withDefault(100)),
+    tgt: Flag.Int("tgt").pipe(Flag.withDefault(4)),
+    iters: Flag.Int("iters").pipe(Flag.withDefault(3)),
+    matmul: Flag.Int("matmul-n").pipe(
+      Flag.withDefault(1024),
+      Flag.withDescription("also measure an n³ matmul in the same run (0: skip)"),
+    ),
+    ...backendFlags,
+    json,
+  },
+  ({ model: spec, batch, src, prompt, tgt, iters, matmul: mm, json, ...choice }) =>
+    Effect.gen(function* () {
+      const info = yield* describeBackend
+      const ref = mm > 0 ? yield* matmulGflops(mm) : undefined
+      const model = yield* loadModel(spec)
+      const r = yield* stepBench(model, batch, src, prompt, tgt, iters)
+      const out = {
+        model: spec,
+        batch,
+        src,
+        prompt,
+        tgt,
+        ...r,
+        ...(ref ? { matmul_gflops: ref.gflops, fraction_of_matmul_peak: r.gflops / ref.gflops } : {}),
+        peak_rss_mb: peakRssMb(),
+        ...info,
+      }
+      yield* json ? printJson(out) : printRecord(`prompt-tuning step on ${info.backend}`, { ...out, provider: undefined })
+    }).pipe(Effect.provide(backendLayer(choice))),
+).pipe(Command.withDescription("Time one prompt-tuning step (forward + prompt gradient)."))
+
+export const bench = Command.make("bench").pipe(
+  Command.withDescription("Benchmarks (see docs/benchmarks.md)."),
+  Command.withSubcommands([matmul, step]),
+)

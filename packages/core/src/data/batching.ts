@@ -1,0 +1,138 @@
+/**
+ * Tokenized examples → padded batches. Lengths are rounded up to shape buckets (multiples of
+ * `bucket`) so that a backend compiles only a few graphs; over-long examples are truncated (the count
+ * is reported) and keep their EOS. Batch order is a pure function of (seed, step), so a resumed run
+ * sees exactly the batches an uninterrupted one would.
+ */
+import { keyOf, uniformAt } from "../random.ts"
+import type { T5Batch } from "../t5/model.ts"
+import type { HostTensor } from "../tensor.ts"
+import type { Dataset } from "./dataset.ts"
+import type { Tokenizer } from "./tokenizer.ts"
+
+export interface Encoded {
+  readonly src: readonly number[]
+  readonly tgt: readonly number[]
+  readonly label?: number
+}
+
+export interface EncodeOptions {
+  readonly maxSource: number
+  readonly maxTarget: number
+}
+
+const clip = (ids: number[], max: number, eos: number): { ids: number[]; cut: boolean } =>
+  ids.length <= max ? { ids, cut: false } : { ids: [...ids.slice(0, max - 1), eos], cut: true }
+
+export const encodeDataset = (ds: Dataset, tok: Tokenizer, o: EncodeOptions): { items: Encoded[]; truncated: number } => {
+  let truncated = 0
+  const items = ds.examples.map((e) => {
+    const s = clip(tok.encode(e.input), o.maxSource, tok.eosId)
+    const t = clip(tok.encode(e.target), o.maxTarget, tok.eosId)
+    if (s.cut || t.cut) truncated++
+    return { src: s.ids, tgt: t.ids, ...(e.label !== undefined ? { label: e.label } : {}) }
+  })
+  return { items, truncated }
+}
+
+export const bucketLength = (n: number, bucket: number, max: number) =>
+  Math.min(max, Math.max(bucket, Math.ceil(n / bucket) * bucket))
+
+/**
+ * Pads `items` to a batch of `rows` rows (extra rows are padding with no loss) and bucketed lengths.
+ */
+export const makeBatch = (
+  items: readonly Encoded[],
+  rows: number,
+  padId: number,
+  bucket = 8,
+  maxSource = 1 << 20,
+  maxTarget = 1 << 20,
+): T5Batch => {
+  const S = bucketLength(Math.max(1, ...items.map((i) => i.src.length)), bucket, maxSource)
+  const T = bucketLength(Math.max(1, ...items.map((i) => i.tgt.length)), bucket, maxTarget)
+  const ids = new Int32Array(rows * S).fill(padId)
+  const mask = new Float32Array(rows * S)
+  const labels = new Int32Array(rows * T).fill(-100)
+  items.forEach((it, r) => {
+    it.src.forEach((v, j) => {
+      ids[r * S + j] = v
+      mask[r * S + j] = 1
+    })
+    it.tgt.forEach((v, j) => {
+      labels[r * T + j] = v
+    })
+  })
+  for (let r = items.length; r < rows; r++) mask[r * S] = 1 // padding rows attend to one token, carry no loss
+  const inputIds: HostTensor<"i32"> = { dtype: "i32", shape: [rows, S], data: ids }
+  const attentionMask: HostTensor<"f32"> = { dtype: "f32", shape: [rows, S], data: mask }
+  return { inputIds, attentionMask, labels: { dtype: "i32", shape: [rows, T], data: labels } }
+}
+
+/** Seeded permutation of 0..n-1 (Fisher-Yates over counter-based uniforms). */
+export const permutation = (n: number, seed: number, key: number): number[] => {
+  const p = Array.from({ length: n }, (_, i) => i)
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(uniformAt(seed, key, i) * (i + 1))
+    const tmp = p[i]
+    p[i] = p[j]
+    p[j] = tmp
+  }
+  return p
+}
+
+/** Example indices of 0-based `step` for a dataset of `n` examples: epochs of seeded permutations. */
+export const batchIndices = (n: number, batchSize: number, seed: number, step: number): number[] => {
+  const out: number[] = []
+  let cachedEpoch = -1
+  let perm: number[] = []
+  for (let i = 0; i < batchSize; i++) {
+    const k = step * batchSize + i
+    const epoch = Math.floor(k / n)
+    if (epoch !== cachedEpoch) {
+      perm = permutation(n, seed, keyOf(`epoch:${epoch}`))
+      cachedEpoch = epoch
+    }
+    out.push(perm[k % n])
+  }
+  return out
+}
+
+export interface MixingOptions {
+  /** Examples-proportional mixing cap K (T5): a task counts as min(size, K). Default: no cap. */
+  readonly cap?: number
+  /** Temperature T: rates ∝ rate^(1/T). Default 1. */
+  readonly temperature?: number
+}
+
+/** Mixing rates of tasks of the given sizes; they sum to 1. */
+export const mixingRates = (sizes: readonly number[], o: MixingOptions = {}): number[] => {
+  const capped = sizes.map((n) => Math.min(n, o.cap ?? Number.POSITIVE_INFINITY))
+  const total = capped.reduce((a, b) => a + b, 0)
+  const t = o.temperature ?? 1
+  const tempered = capped.map((c) => (c / total) ** (1 / t))
+  const z = tempered.reduce((a, b) => a + b, 0)
+  return tempered.map((r) => r / z)
+}
+
+/** (task, example) pairs for 0-based `step` of a mixture: tasks drawn by rate, examples uniformly. */
+export const mixtureIndices = (
+  sizes: readonly number[],
+  rates: readonly number[],
+  batchSize: number,
+  seed: number,
+  step: number,
+) => {
+  const out: Array<readonly [number, number]> = []
+  const kTask = keyOf("mixture:task")
+  const kEx = keyOf("mixture:example")
+  for (let i = 0; i < batchSize; i++) {
+    const c = step * batchSize + i
+    const u = uniformAt(seed, kTask, c)
+    let task = 0
+    let acc = rates[0]
+    while (u >= acc && task < rates.length - 1) acc += rates[++task]
+    out.push([task, Math.floor(uniformAt(seed, kEx, c) * sizes[task])])
+  }
+  return out
+}

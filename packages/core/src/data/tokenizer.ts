@@ -1,0 +1,92 @@
+/**
+ * Tokenizers: Hugging Face `tokenizer.json` (through `@huggingface/tokenizers`), SentencePiece
+ * `spiece.model` (its protobuf read into the same Unigram model), and the ByT5 byte tokenizer.
+ * `encode` appends EOS as T5's post-processor does.
+ */
+import { Tokenizer as HFTokenizer } from "@huggingface/tokenizers"
+import { Effect, FileSystem, Result } from "effect"
+import { InputError } from "../errors.ts"
+
+export interface Tokenizer {
+  readonly kind: "byte" | "hf"
+  readonly vocabSize: number
+  readonly padId: number
+  readonly eosId: number
+  readonly unkId: number
+  /** Ids of `text`, EOS appended. */
+  readonly encode: (text: string) => number[]
+  /** Text of `ids`, special tokens skipped. */
+  readonly decode: (ids: readonly number[]) => string
+  /** Ids that are special tokens (excluded from vocabulary-sampled prompt init). */
+  readonly specialIds: ReadonlySet<number>
+}
+
+/** ByT5: id = byte + 3; pad 0, eos 1, unk 2. Vocabulary 259 (+ sentinels where a model has them). */
+export const byteTokenizer: Tokenizer = {
+  kind: "byte",
+  vocabSize: 259,
+  padId: 0,
+  eosId: 1,
+  unkId: 2,
+  encode: (text) => [...new TextEncoder().encode(text)].map((b) => b + 3).concat(1),
+  decode: (ids) => new TextDecoder().decode(Uint8Array.from(ids.filter((i) => i >= 3 && i < 259).map((i) => i - 3))),
+  specialIds: new Set([0, 1, 2]),
+}
+
+/** A tokenizer from a parsed `tokenizer.json` (and optional `tokenizer_config.json`). */
+export const fromTokenizerJson = (
+  json: unknown,
+  config: unknown = {},
+  file = "tokenizer.json",
+): Result.Result<Tokenizer, InputError> => {
+  let tok: HFTokenizer
+  try {
+    tok = new HFTokenizer(json as never, config as never)
+  } catch (e) {
+    return Result.fail(new InputError({ field: file, message: `cannot build a tokenizer: ${(e as Error).message}` }))
+  }
+  const j = json as { model?: { vocab?: unknown[] | Record<string, number> }; added_tokens?: { id: number; special?: boolean }[] }
+  const vocab = j.model?.vocab
+  const vocabSize = Array.isArray(vocab) ? vocab.length : vocab ? Object.keys(vocab).length : 0
+  const special = new Set((j.added_tokens ?? []).filter((t) => t.special).map((t) => t.id))
+  const idOf = (t: string, dflt: number) => {
+    const ids = tok.encode(t, { add_special_tokens: false } as never).ids
+    return ids.length === 1 ? ids[0] : dflt
+  }
+  const eosId = idOf("</s>", 1)
+  return Result.succeed({
+    kind: "hf",
+    vocabSize: Math.max(vocabSize, ...[...special].map((s) => s + 1)),
+    padId: idOf("<pad>", 0),
+    eosId,
+    unkId: idOf("<unk>", 2),
+    encode: (text) => {
+      const ids = [...tok.encode(text).ids]
+      return ids[ids.length - 1] === eosId ? ids : [...ids, eosId]
+    },
+    decode: (ids) => tok.decode([...ids], { skip_special_tokens: true } as never),
+    specialIds: special,
+  })
+}
+
+/** `byte`, a `tokenizer.json` path (its `tokenizer_config.json` beside it is read when present). */
+export const loadTokenizer = (spec: string) =>
+  Effect.gen(function* () {
+    if (spec === "byte") return byteTokenizer
+    const fs = yield* FileSystem.FileSystem
+    const read = (file: string) =>
+      fs.readFileString(file).pipe(
+        Effect.mapError((e) => new InputError({ field: file, message: e.message })),
+        Effect.flatMap((text) =>
+          Effect.try({
+            try: () => JSON.parse(text) as unknown,
+            catch: (e) => new InputError({ field: file, message: `not JSON: ${(e as Error).message}` }),
+          }),
+        ),
+      )
+    const json = yield* read(spec)
+    const cfgPath = spec.replace(/tokenizer\.json$/, "tokenizer_config.json")
+    const config =
+      cfgPath !== spec && (yield* fs.exists(cfgPath).pipe(Effect.orElseSucceed(() => false))) ? yield* read(cfgPath) : {}
+    return yield* Effect.fromResult(fromTokenizerJson(json, config, spec))
+  })

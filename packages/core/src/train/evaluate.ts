@@ -1,0 +1,100 @@
+/**
+ * Evaluation of a prompt on a dataset: rank classification over the verbalizer's strings for
+ * classification tasks, greedy generation otherwise; then the task's metrics.
+ */
+import { Effect } from "effect"
+import { encodeDataset, makeBatch } from "../data/batching.ts"
+import type { Dataset } from "../data/dataset.ts"
+import type { Tokenizer } from "../data/tokenizer.ts"
+import type { T5Runner } from "../t5/model.ts"
+import { generateGreedy, rankScores } from "../t5/model.ts"
+import type { HostTensor } from "../tensor.ts"
+import * as M from "./metrics.ts"
+
+export interface EvalOptions {
+  readonly batchSize?: number
+  readonly maxSource?: number
+  readonly maxTarget?: number
+  /** Length-normalise rank-classification scores. */
+  readonly normalize?: boolean
+  readonly maxExamples?: number
+  readonly weights?: ReadonlyMap<string, HostTensor<"f32">>
+}
+
+export interface EvalResult {
+  /** The task's first metric: the one checkpoints are selected by. */
+  readonly score: number
+  readonly metrics: Readonly<Record<string, number>>
+  readonly predictions: readonly string[]
+}
+
+export const computeMetrics = (ds: Dataset, predictions: readonly string[], golds: readonly string[]): Record<string, number> => {
+  const out: Record<string, number> = {}
+  const positive = ds.task.positive ?? ds.candidates?.[ds.candidates.length - 1]
+  const num = (xs: readonly string[]) => xs.map((x) => Number.parseFloat(x))
+  for (const m of ds.task.metrics) {
+    out[m] =
+      m === "accuracy"
+        ? M.accuracy(predictions, golds)
+        : m === "f1"
+          ? M.f1(predictions, golds, positive)
+          : m === "macro_f1"
+            ? M.macroF1(predictions, golds)
+            : m === "matthews"
+              ? M.matthews(predictions, golds, positive)
+              : m === "pearson"
+                ? M.pearson(
+                    num(predictions).map((x) => (Number.isFinite(x) ? x : 0)),
+                    num(golds),
+                  )
+                : m === "spearman"
+                  ? M.spearman(
+                      num(predictions).map((x) => (Number.isFinite(x) ? x : 0)),
+                      num(golds),
+                    )
+                  : M.exactMatch(predictions, golds)
+  }
+  return out
+}
+
+export const evaluatePrompt = (runner: T5Runner, tok: Tokenizer, prompt: HostTensor, ds: Dataset, o: EvalOptions = {}) =>
+  Effect.gen(function* () {
+    const B = o.batchSize ?? 32
+    const examples = ds.examples.slice(0, o.maxExamples ?? ds.examples.length)
+    const sub = { ...ds, examples }
+    const { items } = encodeDataset(sub, tok, { maxSource: o.maxSource ?? 512, maxTarget: o.maxTarget ?? 64 })
+    const predictions: string[] = []
+    const cands = ds.candidates?.map((c) => tok.encode(c))
+    for (let i = 0; i < items.length; i += B) {
+      const chunk = items.slice(i, i + B)
+      const batch = makeBatch(chunk, B, tok.padId, 8, o.maxSource ?? 512)
+      if (cands && ds.candidates) {
+        const scores = yield* rankScores(
+          runner,
+          prompt,
+          batch.inputIds as HostTensor<"i32">,
+          batch.attentionMask,
+          cands,
+          o.normalize ?? false,
+          o.weights,
+        )
+        for (let r = 0; r < chunk.length; r++) {
+          let best = 0
+          for (let k = 1; k < cands.length; k++)
+            if (scores.data[r * cands.length + k] > scores.data[r * cands.length + best]) best = k
+          predictions.push(ds.candidates[best])
+        }
+      } else {
+        const gen = yield* generateGreedy(runner, prompt, batch.inputIds, batch.attentionMask, o.maxTarget ?? 64, o.weights)
+        const len = gen.shape[1]
+        for (let r = 0; r < chunk.length; r++)
+          predictions.push(tok.decode(Array.from(gen.data.subarray(r * len + 1, (r + 1) * len))))
+      }
+    }
+    const metrics = computeMetrics(
+      sub,
+      predictions,
+      examples.map((e) => e.target),
+    )
+    return { score: metrics[ds.task.metrics[0]] ?? Number.NaN, metrics, predictions } satisfies EvalResult
+  })
