@@ -17,8 +17,8 @@ export const printRecord = (title: string, rec: Record<string, unknown>) =>
 export const describeError = (e: unknown): string => {
   if (typeof e === "object" && e !== null && "_tag" in e) {
     const r = e as Record<string, unknown>
-    const where = ["file", "field", "backend", "provider", "op"]
-      .filter((k) => typeof r[k] === "string" && r[k] !== "")
+    const where = ["file", "line", "field", "backend", "provider", "op", "step"]
+      .filter((k) => (typeof r[k] === "string" && r[k] !== "") || typeof r[k] === "number")
       .map((k) => `${k}=${r[k]}`)
       .join(" ")
     return `${String(r._tag)}${where ? ` (${where})` : ""}: ${String(r.message ?? "")}`

@@ -38,6 +38,12 @@ export const encodeDataset = (ds: Dataset, tok: Tokenizer, o: EncodeOptions): { 
 export const bucketLength = (n: number, bucket: number, max: number) =>
   Math.min(max, Math.max(bucket, Math.ceil(n / bucket) * bucket))
 
+export interface HostBatch extends T5Batch {
+  readonly inputIds: HostTensor<"i32">
+  readonly attentionMask: HostTensor<"f32">
+  readonly labels: HostTensor<"i32">
+}
+
 /**
  * Pads `items` to a batch of `rows` rows (extra rows are padding with no loss) and bucketed lengths.
  */
@@ -48,7 +54,7 @@ export const makeBatch = (
   bucket = 8,
   maxSource = 1 << 20,
   maxTarget = 1 << 20,
-): T5Batch => {
+): HostBatch => {
   const S = bucketLength(Math.max(1, ...items.map((i) => i.src.length)), bucket, maxSource)
   const T = bucketLength(Math.max(1, ...items.map((i) => i.tgt.length)), bucket, maxTarget)
   const ids = new Int32Array(rows * S).fill(padId)

@@ -1,0 +1,86 @@
+import { Data, Evaluate, T5 } from "@spot/core"
+import { Console, Effect, FileSystem } from "effect"
+import { Command, Flag } from "effect/cli"
+import { backendFlags, backendLayer } from "../backends.ts"
+import { loadModelAndTokenizer, loadPlain, loadPromptFile, modelFlags } from "../common.ts"
+import { printJson, printRecord } from "../output.ts"
+
+export const evalCommand = Command.make(
+  "eval",
+  {
+    ...modelFlags,
+    prompt: Flag.String("prompt").pipe(
+      Flag.withDescription("prompt safetensors (key prompt, or a PEFT adapter_model.safetensors)"),
+    ),
+    data: Flag.String("data").pipe(Flag.withDescription("JSONL/CSV/TSV file of {input, target}")),
+    classesFrom: Flag.String("classes-from").pipe(
+      Flag.optional,
+      Flag.withDescription("training file whose targets define the classes"),
+    ),
+    batch: Flag.Int("batch").pipe(Flag.withDefault(32)),
+    maxSource: Flag.Int("max-source").pipe(Flag.withDefault(512)),
+    maxTarget: Flag.Int("max-target").pipe(Flag.withDefault(32)),
+    ...backendFlags,
+    json: Flag.Boolean("json").pipe(Flag.withDefault(false)),
+  },
+  (f) =>
+    Effect.gen(function* () {
+      const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
+      const { prompt } = yield* loadPromptFile(f.prompt, model.config.dModel)
+      let ds = yield* loadPlain(f.data)
+      if (f.classesFrom._tag === "Some")
+        ds = yield* Effect.fromResult(Data.withClassesOf(ds, yield* loadPlain(f.classesFrom.value)))
+      const runner = yield* T5.makeRunner(model)
+      const r = yield* Evaluate.evaluatePrompt(runner, tokenizer, prompt, ds, {
+        batchSize: f.batch,
+        maxSource: f.maxSource,
+        maxTarget: f.maxTarget,
+      })
+      const res = {
+        data: f.data,
+        examples: ds.examples.length,
+        mode: ds.candidates ? "rank-classification" : "generation",
+        ...r.metrics,
+      }
+      yield* f.json ? printJson(res) : printRecord(`evaluated ${f.prompt}`, res)
+    }).pipe(Effect.provide(backendLayer(f))),
+).pipe(Command.withDescription("Evaluate a prompt on a labelled file."))
+
+export const predict = Command.make(
+  "predict",
+  {
+    ...modelFlags,
+    prompt: Flag.String("prompt"),
+    input: Flag.String("input").pipe(Flag.withDescription('JSONL with an "input" field per line')),
+    candidates: Flag.String("candidates").pipe(
+      Flag.optional,
+      Flag.withDescription("comma-separated targets: rank classification instead of generation"),
+    ),
+    maxLength: Flag.Int("max-length").pipe(Flag.withDefault(32)),
+    out: Flag.String("out").pipe(
+      Flag.optional,
+      Flag.withDescription("write predictions as JSONL here (atomically) instead of stdout"),
+    ),
+    batch: Flag.Int("batch").pipe(Flag.withDefault(32)),
+    ...backendFlags,
+  },
+  (f) =>
+    Effect.gen(function* () {
+      const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
+      const { prompt } = yield* loadPromptFile(f.prompt, model.config.dModel)
+      const task = { ...Data.plainTask("predict"), target: "{input}" }
+      const raw = yield* Data.loadDataset(f.input, task)
+      const cands = f.candidates._tag === "Some" ? f.candidates.value.split(",") : undefined
+      const ds = cands
+        ? { ...raw, candidates: cands, task: { ...raw.task, verbalizer: Object.fromEntries(cands.map((c) => [c, c])) } }
+        : raw
+      const runner = yield* T5.makeRunner(model)
+      const r = yield* Evaluate.evaluatePrompt(runner, tokenizer, prompt, ds, { batchSize: f.batch, maxTarget: f.maxLength })
+      const lines = ds.examples.map((e, i) => JSON.stringify({ input: e.input, prediction: r.predictions[i] })).join("\n") + "\n"
+      if (f.out._tag === "Some") {
+        const fs = yield* FileSystem.FileSystem
+        const tmp = `${f.out.value}.tmp-${process.pid}`
+        yield* fs.writeFileString(tmp, lines).pipe(Effect.flatMap(() => fs.rename(tmp, (f.out as { value: string }).value)))
+      } else yield* Console.log(lines.trimEnd())
+    }).pipe(Effect.provide(backendLayer(f))),
+).pipe(Command.withDescription("Run a trained prompt over a JSONL file (greedy generation or rank classification)."))

@@ -1,0 +1,125 @@
+import { Optim, T5, T5Checkpoint, Trainer, Tuning } from "@spot/core"
+import { Effect, FileSystem, Path } from "effect"
+import { Command, Flag } from "effect/cli"
+import { backendFlags, backendLayer } from "../backends.ts"
+import { initialPrompt, loadModelAndTokenizer, loadSplits, modelFlags } from "../common.ts"
+import { printJson, printRecord } from "../output.ts"
+import { progressLayer } from "../progress.ts"
+
+export const trainFlags = {
+  ...modelFlags,
+  train: Flag.String("train").pipe(Flag.withDescription("JSONL/CSV/TSV training file; several comma-separated form a mixture")),
+  valid: Flag.String("valid").pipe(Flag.withDescription("validation file")),
+  steps: Flag.Int("steps").pipe(Flag.withDefault(1000)),
+  seed: Flag.Int("seed").pipe(Flag.withDefault(0)),
+  batch: Flag.Int("batch").pipe(Flag.withDefault(32)),
+  microBatch: Flag.Int("micro-batch").pipe(
+    Flag.withDefault(0),
+    Flag.withDescription("rows per backend call (gradient accumulation); 0: the whole batch"),
+  ),
+  evalEvery: Flag.Int("eval-every").pipe(Flag.withDefault(100)),
+  maxSource: Flag.Int("max-source").pipe(Flag.withDefault(512)),
+  maxTarget: Flag.Int("max-target").pipe(Flag.withDefault(32)),
+  mixingCap: Flag.Int("mixing-cap").pipe(
+    Flag.withDefault(0),
+    Flag.withDescription("examples-proportional mixing cap K (0: none)"),
+  ),
+  temperature: Flag.Finite("temperature").pipe(Flag.withDefault(1)),
+  maxEval: Flag.Int("max-eval").pipe(
+    Flag.withDefault(0),
+    Flag.withDescription("evaluate on at most this many validation examples (0: all)"),
+  ),
+  clip: Flag.Finite("clip").pipe(Flag.withDefault(0), Flag.withDescription("global-norm gradient clipping (0: none)")),
+  checkpointDir: Flag.String("checkpoint-dir").pipe(
+    Flag.withDescription("holds best, last, early checkpoints and the resume state"),
+  ),
+  resume: Flag.Boolean("resume").pipe(Flag.withDefault(false)),
+  ...backendFlags,
+  json: Flag.Boolean("json").pipe(Flag.withDefault(false)),
+}
+
+export const train = Command.make(
+  "train",
+  {
+    ...trainFlags,
+    out: Flag.String("out").pipe(Flag.withDescription("where the best prompt is written (safetensors, key `prompt`)")),
+    init: Flag.String("init").pipe(
+      Flag.withDefault("vocab"),
+      Flag.withDescription("random | vocab | labels | text:<words> | <prompt.safetensors>"),
+    ),
+    promptLength: Flag.Int("prompt-length").pipe(Flag.withDefault(100)),
+    optimizer: Flag.Literals("optimizer", ["adafactor", "adam"] as const).pipe(Flag.withDefault("adafactor" as const)),
+    lr: Flag.Finite("lr").pipe(Flag.withDefault(0.3)),
+    embeddingStep: Flag.Int("embedding-step").pipe(
+      Flag.withDefault(0),
+      Flag.withDescription("save the early checkpoint (task embedding) at this step"),
+    ),
+  },
+  (f) =>
+    Effect.gen(function* () {
+      const t0 = performance.now()
+      const path = yield* Path.Path
+      const fs = yield* FileSystem.FileSystem
+      const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
+      const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid)
+      const init = yield* initialPrompt(f.init, model, tokenizer, f.promptLength, f.seed, trainSets[0].candidates ?? [])
+      const runner = yield* T5.makeRunner(model)
+      const setup = {
+        model,
+        tokenizer,
+        train: trainSets,
+        valid,
+        batchSize: f.batch,
+        ...(f.microBatch > 0 ? { microBatch: f.microBatch } : {}),
+        maxSource: f.maxSource,
+        maxTarget: f.maxTarget,
+        mixing: { ...(f.mixingCap > 0 ? { cap: f.mixingCap } : {}), temperature: f.temperature },
+        seed: f.seed,
+        ...(f.maxEval > 0 ? { maxEvalExamples: f.maxEval } : {}),
+        checkpointDir: f.checkpointDir,
+        meta: { init: f.init },
+      }
+      const { problem, truncated } = yield* Tuning.promptProblem(setup, runner, init)
+      const runKey = Trainer.runKeyOf({
+        fp: T5Checkpoint.fingerprint(model),
+        train: f.train,
+        valid: f.valid,
+        sizes: trainSets.map((d) => d.examples.length),
+        f: {
+          ...f,
+          resume: undefined,
+          json: undefined,
+          out: undefined,
+          backend: undefined,
+          provider: undefined,
+          threads: undefined,
+        },
+      })
+      const result = yield* Trainer.train(problem, {
+        steps: f.steps,
+        evalEvery: f.evalEvery,
+        ...(f.embeddingStep > 0 ? { embeddingStep: f.embeddingStep } : {}),
+        seed: f.seed,
+        optimizer: f.optimizer === "adafactor" ? Optim.adafactor() : Optim.adam(),
+        schedule: { kind: "constant", lr: f.lr },
+        clipNorm: f.clip,
+        checkpointDir: f.checkpointDir,
+        resume: f.resume,
+        runKey,
+      })
+      // --out receives the best checkpoint
+      const best = path.join(f.checkpointDir, "best.safetensors")
+      yield* fs.copyFile(best, `${f.out}.tmp`).pipe(Effect.flatMap(() => fs.rename(`${f.out}.tmp`, f.out)))
+      const res = {
+        out: f.out,
+        best_step: result.best.step,
+        best_score: result.best.score,
+        final_loss: result.history[result.history.length - 1]?.loss,
+        steps: f.steps,
+        resumed_from: result.resumedFrom,
+        truncated_examples: truncated,
+        seconds: (performance.now() - t0) / 1000,
+      }
+      yield* f.json ? printJson(res) : printRecord("trained a prompt", res)
+    }).pipe(Effect.provide(backendLayer(f)), Effect.provide(progressLayer(f.json))),
+).pipe(Command.withDescription("Prompt-tune a frozen T5 on a task or a mixture."))

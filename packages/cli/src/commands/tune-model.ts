@@ -1,0 +1,70 @@
+import { Optim, T5, T5Checkpoint, Trainer, Tuning } from "@spot/core"
+import { Effect, FileSystem, Path } from "effect"
+import { Command, Flag } from "effect/cli"
+import { backendLayer } from "../backends.ts"
+import { loadModelAndTokenizer, loadSplits } from "../common.ts"
+import { printJson, printRecord } from "../output.ts"
+import { progressLayer } from "../progress.ts"
+import { trainFlags } from "./train.ts"
+
+export const tuneModel = Command.make(
+  "tune-model",
+  {
+    ...trainFlags,
+    out: Flag.String("out").pipe(Flag.withDescription("checkpoint folder for the best weights")),
+    lr: Flag.Finite("lr").pipe(Flag.withDefault(1e-3)),
+  },
+  (f) =>
+    Effect.gen(function* () {
+      const t0 = performance.now()
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
+      const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid)
+      const runner = yield* T5.makeRunner(model, { feedWeights: true })
+      const { problem } = yield* Tuning.modelProblem(
+        {
+          model,
+          tokenizer,
+          train: trainSets,
+          valid,
+          batchSize: f.batch,
+          ...(f.microBatch > 0 ? { microBatch: f.microBatch } : {}),
+          maxSource: f.maxSource,
+          maxTarget: f.maxTarget,
+          mixing: { ...(f.mixingCap > 0 ? { cap: f.mixingCap } : {}), temperature: f.temperature },
+          seed: f.seed,
+          ...(f.maxEval > 0 ? { maxEvalExamples: f.maxEval } : {}),
+          checkpointDir: f.checkpointDir,
+        },
+        runner,
+      )
+      const result = yield* Trainer.train(problem, {
+        steps: f.steps,
+        evalEvery: f.evalEvery,
+        seed: f.seed,
+        optimizer: Optim.adam(),
+        schedule: { kind: "constant", lr: f.lr },
+        clipNorm: f.clip,
+        checkpointDir: f.checkpointDir,
+        resume: f.resume,
+        runKey: Trainer.runKeyOf({
+          fp: T5Checkpoint.fingerprint(model),
+          f: { ...f, resume: undefined, json: undefined, out: undefined },
+        }),
+      })
+      const best = path.join(f.checkpointDir, "best")
+      yield* fs.makeDirectory(f.out, { recursive: true })
+      for (const file of ["config.json", "model.safetensors"]) {
+        yield* fs.copyFile(path.join(best, file), path.join(f.out, `${file}.tmp`))
+        yield* fs.rename(path.join(f.out, `${file}.tmp`), path.join(f.out, file))
+      }
+      const res = {
+        out: f.out,
+        best_step: result.best.step,
+        best_score: result.best.score,
+        seconds: (performance.now() - t0) / 1000,
+      }
+      yield* f.json ? printJson(res) : printRecord("tuned the model", res)
+    }).pipe(Effect.provide(backendLayer(f)), Effect.provide(progressLayer(f.json))),
+).pipe(Command.withDescription("Model tuning baseline: train every weight (small models)."))

@@ -1,0 +1,138 @@
+/**
+ * `spot train` end to end through the built CLI: the contract other checks rely on, typed errors for
+ * bad inputs, and the crash-resume property (a run killed at a random step and resumed ends with
+ * exactly the prompt of an uninterrupted run).
+ */
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { Safetensors } from "@spot/core"
+import { Result } from "effect"
+import { beforeAll, describe, expect, it } from "vitest"
+import { CLI, spawn, spot, tempDir, tinyCheckpoint, writeTask } from "./helpers.ts"
+
+let model: string
+let data: { train: string; valid: string }
+let dir: string
+const args = (ckpt: string, out: string, extra: string[] = []) => [
+  "train",
+  "--model",
+  model,
+  "--tokenizer",
+  "byte",
+  "--train",
+  data.train,
+  "--valid",
+  data.valid,
+  "--steps",
+  "12",
+  "--seed",
+  "3",
+  "--batch",
+  "4",
+  "--prompt-length",
+  "4",
+  "--eval-every",
+  "3",
+  "--embedding-step",
+  "2",
+  "--checkpoint-dir",
+  ckpt,
+  "--out",
+  out,
+  "--threads",
+  "1",
+  ...extra,
+]
+const prompt = (file: string) => {
+  const t = Result.getOrThrow(Safetensors.decodeSafetensors(new Uint8Array(readFileSync(file)), file))
+  return t
+}
+
+beforeAll(async () => {
+  dir = tempDir()
+  model = await tinyCheckpoint(join(dir, "model"))
+  data = writeTask(dir, "movie-sentiment", 40, 12)
+})
+
+describe("spot train", () => {
+  it("writes best/last/early checkpoints and the best prompt to --out", async () => {
+    const ckpt = join(dir, "ck1")
+    const out = join(dir, "p1.safetensors")
+    const r = await spot([...args(ckpt, out), "--json"])
+    expect(r.stderr).toBe("")
+    expect(r.code).toBe(0)
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+    expect(lines.filter((l) => l.event === "step")).toHaveLength(12)
+    expect(lines.filter((l) => l.event === "eval")).toHaveLength(4)
+    const final = lines[lines.length - 1]
+    expect(final.out).toBe(out)
+    expect(readdirSync(ckpt).sort()).toEqual(["best.safetensors", "early.safetensors", "last.safetensors", "state.safetensors"])
+    const p = prompt(out)
+    expect(p.tensors.get("prompt")?.shape).toEqual([4, 16])
+    expect(p.metadata).toMatchObject({ format: "spot-prompt/1", step: String(final.best_step), seed: "3" })
+    expect(prompt(join(ckpt, "early.safetensors")).metadata.step).toBe("2")
+    expect(readdirSync(dir).filter((f) => f.includes(".tmp"))).toEqual([])
+  })
+
+  it("a run killed at a random step and resumed ends with the uninterrupted run's prompt, bitwise", async () => {
+    const refCk = join(dir, "ref")
+    const ref = await spot(args(refCk, join(dir, "ref.safetensors")))
+    expect(ref.code).toBe(0)
+    for (const killAfter of [1 + Math.floor(Math.random() * 5), 6 + Math.floor(Math.random() * 5)]) {
+      const ck = join(dir, `kill${killAfter}`)
+      const out = join(dir, `kill${killAfter}.safetensors`)
+      await new Promise<void>((resolve) => {
+        const child = spawn("node", [CLI, ...args(ck, out), "--json"], { stdio: ["ignore", "pipe", "pipe"] })
+        let buf = ""
+        child.stdout.on("data", (d: Buffer) => {
+          buf += d.toString()
+          const steps = buf.split("\n").filter((l) => l.includes('"event":"step"')).length
+          if (steps >= killAfter) child.kill("SIGKILL")
+        })
+        child.on("exit", () => resolve())
+      })
+      expect(existsSync(out)).toBe(false)
+      const resumed = await spot([...args(ck, out), "--resume", "--json"])
+      expect(resumed.code).toBe(0)
+      for (const f of ["last.safetensors", "best.safetensors"]) {
+        expect(prompt(join(ck, f)).tensors.get("prompt")?.data).toEqual(prompt(join(refCk, f)).tensors.get("prompt")?.data)
+      }
+      expect(prompt(out).tensors.get("prompt")?.data).toEqual(prompt(join(dir, "ref.safetensors")).tensors.get("prompt")?.data)
+    }
+  })
+
+  it("refuses to resume a state made with other settings", async () => {
+    const ck = join(dir, "ck1")
+    const r = await spot([...args(ck, join(dir, "x.safetensors")).map((a) => (a === "3" ? "4" : a)), "--resume"])
+    expect(r.code).not.toBe(0)
+    expect(r.stderr).toContain("CheckpointError")
+    expect(r.stderr).toContain("runKey")
+  })
+
+  it("bad inputs give typed errors naming file and line, and write nothing", async () => {
+    const bad = join(dir, "bad.jsonl")
+    writeFileSync(bad, '{"input":"a","target":"positive"}\n{"input": nope}\n')
+    const out = join(dir, "never.safetensors")
+    const r1 = await spot(args(join(dir, "ckbad"), out).map((a) => (a === data.train ? bad : a)))
+    expect(r1.code).not.toBe(0)
+    expect(r1.stderr).toMatch(/DataError \(file=.*bad\.jsonl.*\): .*line 2|DataError.*bad\.jsonl/)
+    expect(r1.stderr).toContain("line=2")
+    const unknown = join(dir, "unknown.jsonl")
+    writeFileSync(unknown, '{"input":"a","target":"maybe"}\n')
+    const r2 = await spot(args(join(dir, "ckbad2"), out).map((a) => (a === data.valid ? unknown : a)))
+    expect(r2.stderr).toContain("unknown label")
+    const empty = join(dir, "empty.jsonl")
+    writeFileSync(empty, "\n")
+    const r3 = await spot(args(join(dir, "ckbad3"), out).map((a) => (a === data.train ? empty : a)))
+    expect(r3.stderr).toContain("no examples")
+    const wide = join(dir, "wide.safetensors")
+    writeFileSync(wide, Safetensors.encodeSafetensors({ prompt: { dtype: "f32", shape: [4, 17], data: new Float32Array(68) } }))
+    const r4 = await spot([...args(join(dir, "ckbad4"), out), "--init", wide])
+    expect(r4.stderr).toContain("InputError")
+    expect(r4.stderr).toContain("does not fit [L, 16]")
+    expect(existsSync(out)).toBe(false)
+  })
+})

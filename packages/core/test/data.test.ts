@@ -1,0 +1,152 @@
+import { readFileSync } from "node:fs"
+import { Batching, Data, Tokenizers } from "@spot/core"
+import { Result } from "effect"
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { SHARED } from "./fixtures.ts"
+
+describe("tokenizers", () => {
+  it("reproduces the T5-style tokenizer fixture exactly", () => {
+    const dir = `${SHARED}/fixtures/t5-style-tokenizer`
+    const tok = Result.getOrThrow(
+      Tokenizers.fromTokenizerJson(
+        JSON.parse(readFileSync(`${dir}/tokenizer.json`, "utf8")),
+        JSON.parse(readFileSync(`${dir}/tokenizer_config.json`, "utf8")),
+      ),
+    )
+    const ref = JSON.parse(readFileSync(`${dir}/reference.json`, "utf8")) as {
+      cases: { text: string; ids: number[]; decoded: string }[]
+    }
+    expect(ref.cases.length).toBeGreaterThan(3)
+    for (const c of ref.cases) {
+      expect(tok.encode(c.text)).toEqual(c.ids)
+      expect(tok.decode(c.ids)).toBe(c.decoded)
+    }
+    expect(tok.eosId).toBe(1)
+    expect(tok.padId).toBe(0)
+  })
+  it("byte tokenizer: ids are bytes + 3 with EOS, and decode inverts encode", () => {
+    expect(Tokenizers.byteTokenizer.encode("Hi")).toEqual([72 + 3, 105 + 3, 1])
+    fc.assert(
+      fc.property(fc.string({ unit: "grapheme" }), (s) => {
+        const ids = Tokenizers.byteTokenizer.encode(s)
+        expect(ids[ids.length - 1]).toBe(1)
+        expect(ids.every((i) => i >= 1 && i < 259)).toBe(true)
+        expect(Tokenizers.byteTokenizer.decode(ids)).toBe(s)
+      }),
+    )
+  })
+})
+
+describe("datasets", () => {
+  const task = Data.plainTask("t")
+  it("names the file and line of a malformed JSONL record", () => {
+    const r = Result.flatMap(Data.parseJsonl('{"input":"a","target":"b"}\n\n{"input": oops}\n', "f.jsonl"), (x) =>
+      Data.makeDataset(task, x, "f.jsonl"),
+    )
+    expect(Result.isFailure(r) && r.failure).toMatchObject({ _tag: "DataError", file: "f.jsonl", line: 3 })
+    const arr = Data.parseJsonl('{"input":"a","target":"b"}\n[1,2]\n', "g.jsonl")
+    expect(Result.isFailure(arr) && arr.failure).toMatchObject({ file: "g.jsonl", line: 2 })
+  })
+  it("names the missing field and the unknown label", () => {
+    const recs = Result.getOrThrow(Data.parseJsonl('{"input":"a","target":"b"}\n{"input":"c"}\n', "h.jsonl"))
+    expect(
+      Result.isFailure(Data.makeDataset(task, recs, "h.jsonl")) && Result.getFailure(Data.makeDataset(task, recs, "h.jsonl")),
+    ).toBeTruthy()
+    const miss = Data.makeDataset(task, recs, "h.jsonl")
+    expect(Result.isFailure(miss) && miss.failure).toMatchObject({ file: "h.jsonl", line: 2, field: "target" })
+    const cls: Data.TaskDef = {
+      name: "c",
+      input: "{input}",
+      target: "{label}",
+      verbalizer: { yes: "yes", no: "no" },
+      metrics: ["accuracy"],
+    }
+    const bad = Data.makeDataset(cls, [[7, { input: "x", label: "maybe" }]], "c.jsonl")
+    expect(Result.isFailure(bad) && bad.failure).toMatchObject({ line: 7, field: "label" })
+    expect(Result.isFailure(bad) && bad.failure.message).toContain("maybe")
+  })
+  it("rejects an empty split", () => {
+    const r = Data.makeDataset(task, [], "empty.jsonl")
+    expect(Result.isFailure(r) && r.failure).toMatchObject({ _tag: "DataError", file: "empty.jsonl" })
+  })
+  it("parses CSV/TSV with quotes and reports ragged rows", () => {
+    const rows = Result.getOrThrow(Data.parseDelimited('input,target\n"a, ""b""",yes\nc,no\n', "x.csv", ","))
+    expect(rows.map((r) => r[1])).toEqual([
+      { input: 'a, "b"', target: "yes" },
+      { input: "c", target: "no" },
+    ])
+    expect(rows.map((r) => r[0])).toEqual([2, 3])
+    const bad = Data.parseDelimited("input\ttarget\na\tb\tc\n", "x.tsv", "\t")
+    expect(Result.isFailure(bad) && bad.failure).toMatchObject({ file: "x.tsv", line: 2 })
+  })
+  it("infers classification from few distinct targets and maps validation labels", () => {
+    const recs = Result.getOrThrow(Data.parseJsonl('{"input":"a","target":"yes"}\n{"input":"b","target":"no"}\n', "t.jsonl"))
+    const ds = Data.inferClassification(Result.getOrThrow(Data.makeDataset(task, recs, "t.jsonl")))
+    expect(ds.candidates).toEqual(["no", "yes"])
+    expect(ds.examples.map((e) => e.label)).toEqual([1, 0])
+    const v = Result.getOrThrow(Data.makeDataset(task, [[1, { input: "c", target: "perhaps" }]], "v.jsonl"))
+    const mapped = Data.withClassesOf(v, ds)
+    expect(Result.isFailure(mapped) && mapped.failure).toMatchObject({ _tag: "DataError", file: "v.jsonl" })
+  })
+})
+
+describe("batching and mixtures", () => {
+  it("mixing rates: sum to one, the cap limits large tasks, high temperature approaches uniform", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 100000 }), { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 1, max: 5000 }),
+        (sizes, cap) => {
+          const r = Batching.mixingRates(sizes, { cap })
+          expect(r.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9)
+          const capped = sizes.map((s) => Math.min(s, cap))
+          const total = capped.reduce((a, b) => a + b, 0)
+          r.forEach((x, i) => expect(x).toBeCloseTo(capped[i] / total, 9))
+          const hot = Batching.mixingRates(sizes, { temperature: 1e9 })
+          hot.forEach((x) => expect(x).toBeCloseTo(1 / sizes.length, 6))
+        },
+      ),
+    )
+  })
+  it("mixture draws follow the rates within tolerance and are deterministic per (seed, step)", () => {
+    const sizes = [1000, 300, 50]
+    const rates = Batching.mixingRates(sizes, { cap: 500 })
+    const counts = [0, 0, 0]
+    const B = 64
+    for (let step = 0; step < 200; step++) for (const [t] of Batching.mixtureIndices(sizes, rates, B, 7, step)) counts[t]++
+    const n = 200 * B
+    counts.forEach((c, i) => expect(Math.abs(c / n - rates[i])).toBeLessThan(0.015))
+    expect(Batching.mixtureIndices(sizes, rates, B, 7, 13)).toEqual(Batching.mixtureIndices(sizes, rates, B, 7, 13))
+    expect(Batching.mixtureIndices(sizes, rates, B, 8, 13)).not.toEqual(Batching.mixtureIndices(sizes, rates, B, 7, 13))
+  })
+  it("one epoch visits every example once", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 50 }), fc.integer({ min: 1, max: 8 }), fc.nat(), (n, B, seed) => {
+        const steps = Math.ceil((n * 2) / B)
+        const seen: number[] = []
+        for (let s = 0; s < steps; s++) seen.push(...Batching.batchIndices(n, B, seed, s))
+        expect([...seen.slice(0, n)].sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i))
+      }),
+    )
+  })
+  it("pads to buckets, truncates keeping EOS and counts truncations", () => {
+    const ds: Data.Dataset = {
+      task: Data.plainTask("x"),
+      file: "x",
+      examples: [
+        { input: "abcdefghij", target: "z" },
+        { input: "ab", target: "yy" },
+      ],
+    }
+    const { items, truncated } = Batching.encodeDataset(ds, Tokenizers.byteTokenizer, { maxSource: 6, maxTarget: 8 })
+    expect(truncated).toBe(1)
+    expect(items[0].src).toHaveLength(6)
+    expect(items[0].src[5]).toBe(1)
+    const b = Batching.makeBatch(items, 4, 0, 8)
+    expect(b.inputIds.shape).toEqual([4, 8])
+    expect(b.labels.shape).toEqual([4, 8])
+    expect(Array.from(b.labels.data.slice(0, 3))).toEqual([122 + 3, 1, -100])
+    expect(Array.from(b.attentionMask.data.slice(8, 16))).toEqual([1, 1, 1, 0, 0, 0, 0, 0])
+  })
+})
