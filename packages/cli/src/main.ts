@@ -4,6 +4,7 @@ import { Console, Effect, Layer } from "effect"
 import { Command } from "effect/cli"
 import { bench } from "./commands/bench.ts"
 import { evalCommand, predict } from "./commands/evaluate.ts"
+import { library } from "./commands/library.ts"
 import { parity } from "./commands/parity.ts"
 import { pretrain } from "./commands/pretrain.ts"
 import { train } from "./commands/train.ts"
@@ -12,7 +13,7 @@ import { describeError } from "./output.ts"
 
 const spot = Command.make("spot").pipe(
   Command.withDescription("Soft prompt tuning and SPoT prompt transfer on frozen T5 models."),
-  Command.withSubcommands([train, evalCommand, predict, tuneModel, pretrain, parity, bench]),
+  Command.withSubcommands([train, evalCommand, predict, tuneModel, library, pretrain, parity, bench]),
 )
 
 const program = Command.run(spot, { version: "0.1.0" }).pipe(

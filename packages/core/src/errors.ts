@@ -63,3 +63,10 @@ export class TrainingDiverged extends Schema.TaggedError<TrainingDiverged>()("Tr
   step: Schema.Number,
   message: Schema.String,
 }) {}
+
+/** A prompt-library problem: bad entry name, damaged or missing entry, entry for another model. */
+export class LibraryError extends Schema.TaggedError<LibraryError>()("LibraryError", {
+  library: Schema.String,
+  entry: Schema.String,
+  message: Schema.String,
+}) {}
