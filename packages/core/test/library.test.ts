@@ -2,7 +2,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
-import { type HostTensor, Interchange, Library, makeDirectoryLibrary, PromptLibrary, ReferenceBackend, Safetensors, T5, T5Checkpoint } from "@spot/core"
+import {
+  type HostTensor,
+  Interchange,
+  Library,
+  makeDirectoryLibrary,
+  PromptLibrary,
+  ReferenceBackend,
+  Safetensors,
+  T5,
+  T5Checkpoint,
+} from "@spot/core"
 import { Effect, Layer, Result } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
@@ -18,7 +28,8 @@ const temp = () => {
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })
-const run = <A, E>(e: Effect.Effect<A, E, NodeServices.NodeServices>) => Effect.runPromise(e.pipe(Effect.provide(NodeServices.layer)))
+const run = <A, E>(e: Effect.Effect<A, E, NodeServices.NodeServices>) =>
+  Effect.runPromise(e.pipe(Effect.provide(NodeServices.layer)))
 const runR = <A, E>(e: Effect.Effect<A, E, NodeServices.NodeServices>) => run(Effect.result(e))
 
 const entry = (name: string, seeds: number[], L = 3, d = 4, fp = "fp1"): PromptLibrary.LibraryEntry => ({
@@ -95,7 +106,10 @@ describe("directory library", () => {
     const e = entry("u", [0])
     const badShape = { ...e, seeds: [{ ...e.seeds[0], source: randomTensor([2, 4], 1) }] }
     expect(Result.isFailure(await runR(lib.put(badShape)))).toBe(true)
-    const nan = { ...e, seeds: [{ ...e.seeds[0], source: { ...e.seeds[0].source, data: new Float32Array(12).fill(Number.NaN) } }] }
+    const nan = {
+      ...e,
+      seeds: [{ ...e.seeds[0], source: { ...e.seeds[0].source, data: new Float32Array(12).fill(Number.NaN) } }],
+    }
     expect(Result.isFailure(await runR(lib.put(nan)))).toBe(true)
     const compat = PromptLibrary.checkCompatible("lib", { ...e, seeds: [0] }, { fingerprint: "fp9", dModel: 4 })
     expect(Result.isFailure(compat) && compat.failure.message).toContain("made for model fp1")
@@ -143,8 +157,14 @@ describe("interchange", () => {
     for (const name of FIXTURES) {
       const dir = fixtureDir(name)
       const model = await run(T5Checkpoint.loadCheckpoint(join(dir, "model")))
-      const ref = Result.getOrThrow(Safetensors.decodeSafetensors(new Uint8Array(readFileSync(join(dir, "reference.safetensors")))))
-      const batch = { inputIds: ref.tensors.get("input_ids") as HostTensor, attentionMask: ref.tensors.get("attention_mask") as HostTensor, labels: ref.tensors.get("labels") as HostTensor }
+      const ref = Result.getOrThrow(
+        Safetensors.decodeSafetensors(new Uint8Array(readFileSync(join(dir, "reference.safetensors")))),
+      )
+      const batch = {
+        inputIds: ref.tensors.get("input_ids") as HostTensor,
+        attentionMask: ref.tensors.get("attention_mask") as HostTensor,
+        labels: ref.tensors.get("labels") as HostTensor,
+      }
       const want = (ref.tensors.get("loss") as HostTensor<"f32">).data[0]
       for (const subs of [1, 2]) {
         const p = await run(Interchange.readPeftAdapter(join(dir, `peft-adapter-submodules-${subs}`)))
@@ -175,11 +195,23 @@ describe("interchange", () => {
         const want = JSON.parse(readFileSync(join(src, "adapter_config.json"), "utf8"))
         const got = JSON.parse(readFileSync(join(out, "adapter_config.json"), "utf8"))
         expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort())
-        for (const k of ["peft_type", "task_type", "num_virtual_tokens", "token_dim", "num_transformer_submodules", "num_layers", "num_attention_heads"]) {
+        for (const k of [
+          "peft_type",
+          "task_type",
+          "num_virtual_tokens",
+          "token_dim",
+          "num_transformer_submodules",
+          "num_layers",
+          "num_attention_heads",
+        ]) {
           expect(got[k]).toEqual(want[k])
         }
-        const st = Result.getOrThrow(Safetensors.decodeSafetensors(new Uint8Array(readFileSync(join(out, "adapter_model.safetensors")))))
-        const ws = Result.getOrThrow(Safetensors.decodeSafetensors(new Uint8Array(readFileSync(join(src, "adapter_model.safetensors")))))
+        const st = Result.getOrThrow(
+          Safetensors.decodeSafetensors(new Uint8Array(readFileSync(join(out, "adapter_model.safetensors")))),
+        )
+        const ws = Result.getOrThrow(
+          Safetensors.decodeSafetensors(new Uint8Array(readFileSync(join(src, "adapter_model.safetensors")))),
+        )
         expect([...st.tensors.keys()]).toEqual([...ws.tensors.keys()])
         expect(st.tensors.get("prompt_embeddings")?.data).toEqual(ws.tensors.get("prompt_embeddings")?.data)
       }
