@@ -3,17 +3,33 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Effect, Layer } from "effect"
 import { Command } from "effect/cli"
 import { bench } from "./commands/bench.ts"
+import { demo } from "./commands/demo.ts"
 import { evalCommand, predict } from "./commands/evaluate.ts"
 import { library } from "./commands/library.ts"
 import { parity } from "./commands/parity.ts"
 import { pretrain } from "./commands/pretrain.ts"
+import { reportCommand, study } from "./commands/study.ts"
 import { train } from "./commands/train.ts"
+import { transfer } from "./commands/transfer.ts"
 import { tuneModel } from "./commands/tune-model.ts"
 import { describeError } from "./output.ts"
 
 const spot = Command.make("spot").pipe(
   Command.withDescription("Soft prompt tuning and SPoT prompt transfer on frozen T5 models."),
-  Command.withSubcommands([train, evalCommand, predict, tuneModel, library, pretrain, parity, bench]),
+  Command.withSubcommands([
+    demo,
+    train,
+    evalCommand,
+    predict,
+    tuneModel,
+    transfer,
+    library,
+    study,
+    reportCommand,
+    pretrain,
+    parity,
+    bench,
+  ]),
 )
 
 const program = Command.run(spot, { version: "0.1.0" }).pipe(

@@ -42,7 +42,7 @@ export interface Problem<E, R> {
   readonly lossAndGrads: (params: Params, step: number) => Effect.Effect<{ loss: number; grads: Params }, E, R>
   /** Validation score (higher is better). */
   readonly evaluate: (params: Params) => Effect.Effect<{ score: number; metrics: Readonly<Record<string, number>> }, E, R>
-  /** Writes a checkpoint of `params` (atomically) and returns its path. */
+  /** Keeps a checkpoint of `params` (a file written atomically, or memory) and returns where. */
   readonly save: (
     which: "best" | "last" | "early",
     params: Params,
@@ -185,7 +185,7 @@ export const train = <E, R>(problem: Problem<E, R>, o: TrainOptions) =>
       const history = [...snap.history, { step: done, loss }]
       snap = { ...snap, step: done, params, opt, history }
       yield* report({ kind: "step", step: done, total: o.steps, loss, lr, elapsedMs: performance.now() - started })
-      if (o.embeddingStep && done === o.embeddingStep && dir) {
+      if (o.embeddingStep && done === o.embeddingStep) {
         const p = yield* problem.save("early", params, { step: done, score: Number.NaN, metrics: {} })
         yield* report({ kind: "checkpoint", step: done, which: "early", path: p })
       }
@@ -194,10 +194,8 @@ export const train = <E, R>(problem: Problem<E, R>, o: TrainOptions) =>
         history[history.length - 1] = { step: done, loss, score: ev.score }
         if (ev.score > snap.best.score) {
           snap = { ...snap, best: { step: done, score: ev.score, params } }
-          if (dir) {
-            const p = yield* problem.save("best", params, { step: done, score: ev.score, metrics: ev.metrics })
-            yield* report({ kind: "checkpoint", step: done, which: "best", path: p })
-          }
+          const p = yield* problem.save("best", params, { step: done, score: ev.score, metrics: ev.metrics })
+          yield* report({ kind: "checkpoint", step: done, which: "best", path: p })
         }
         yield* report({
           kind: "eval",
@@ -207,10 +205,8 @@ export const train = <E, R>(problem: Problem<E, R>, o: TrainOptions) =>
           best: snap.best.score,
           bestStep: snap.best.step,
         })
-        if (dir) {
-          yield* problem.save("last", params, { step: done, score: ev.score, metrics: ev.metrics })
-          yield* saveState(snap)
-        }
+        yield* problem.save("last", params, { step: done, score: ev.score, metrics: ev.metrics })
+        yield* saveState(snap)
       }
     }
     return { params: snap.params, best: snap.best, history: snap.history, resumedFrom } satisfies TrainResult

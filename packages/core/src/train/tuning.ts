@@ -116,7 +116,8 @@ export const promptProblem = (s: DataSetup, runner: T5Runner, init: HostTensor<"
           ...(s.maxEvalExamples ? { maxExamples: s.maxEvalExamples } : {}),
         }),
       save: (which, params, meta) => {
-        const file = path.join(s.checkpointDir ?? ".", `${which}.safetensors`)
+        if (!s.checkpointDir) return Effect.succeed("")
+        const file = path.join(s.checkpointDir, `${which}.safetensors`)
         return writeFileAtomic(
           file,
           encodeSafetensors({ prompt: params.get("prompt") as HostTensor<"f32"> }, promptMetadata(s, fp, meta)),
@@ -176,7 +177,8 @@ export const modelProblem = (s: DataSetup, runner: T5Runner) =>
         }),
       save: (which, params, meta) =>
         Effect.gen(function* () {
-          const dir = path.join(s.checkpointDir ?? ".", which)
+          if (!s.checkpointDir) return ""
+          const dir = path.join(s.checkpointDir, which)
           yield* saveCheckpoint(
             dir,
             { ...s.model, weights: params },

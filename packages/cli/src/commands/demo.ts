@@ -1,0 +1,56 @@
+import { fileURLToPath } from "node:url"
+import { Demo, DirectoryLibrary, Safetensors, T5, Tokenizers } from "@spot/core"
+import { Console, Effect, FileSystem, Path } from "effect"
+import { Command, Flag } from "effect/cli"
+import { backendFlags, backendLayer, describeBackend } from "../backends.ts"
+import { loadModel } from "../model.ts"
+import { printJson } from "../output.ts"
+import { progressLayer } from "../progress.ts"
+
+/** The micro T5 that ships with the repository (models/micro-t5). */
+export const MICRO_MODEL = fileURLToPath(new URL("../../../models/micro-t5", import.meta.url))
+
+export const demo = Command.make(
+  "demo",
+  {
+    model: Flag.String("model").pipe(Flag.withDefault(MICRO_MODEL), Flag.withDescription("defaults to the shipped micro T5")),
+    out: Flag.String("out").pipe(Flag.withDefault("spot-demo"), Flag.withDescription("folder for the library and the report")),
+    seeds: Flag.String("seeds").pipe(Flag.withDefault("0,1")),
+    targetSteps: Flag.Int("target-steps").pipe(Flag.withDefault(Demo.DEFAULT_DEMO.targetSteps)),
+    sourceSteps: Flag.Int("source-steps").pipe(Flag.withDefault(Demo.DEFAULT_DEMO.sourceSteps)),
+    ...backendFlags,
+    json: Flag.Boolean("json").pipe(Flag.withDefault(false)),
+  },
+  (f) =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const info = yield* describeBackend
+      const model = yield* loadModel(f.model)
+      const runner = yield* T5.makeRunner(model)
+      const libDir = path.join(f.out, `library-${new Date().toISOString().replace(/[:.]/g, "-")}`)
+      yield* fs.makeDirectory(f.out, { recursive: true })
+      const options = {
+        ...Demo.DEFAULT_DEMO,
+        seeds: f.seeds.split(",").map(Number),
+        targetSteps: f.targetSteps,
+        sourceSteps: f.sourceSteps,
+      }
+      const report = yield* Demo.runDemo({ model, tokenizer: Tokenizers.byteTokenizer, runner }, options).pipe(
+        Effect.provide(DirectoryLibrary.layer(libDir)),
+      )
+      const reportFile = path.join(f.out, "report.json")
+      const full = { ...report, backend: info.backend, model: f.model, options }
+      yield* Safetensors.writeFileAtomic(reportFile, new TextEncoder().encode(`${JSON.stringify(full, null, 2)}\n`))
+      if (f.json) return yield* printJson({ ...full, report: reportFile })
+      yield* Console.log("")
+      yield* Console.log(Demo.formatDemo(report))
+      yield* Console.log("")
+      yield* Console.log(
+        `validation accuracy (%) over seeds ${options.seeds.join(", ")}; ${report.targets.length} targets, sources: ${report.sources.join(", ")}`,
+      )
+      yield* Console.log(`library: ${report.library}`)
+      yield* Console.log(`report:  ${reportFile}`)
+      yield* Console.log(`took ${report.seconds.toFixed(1)} s on ${info.backend}`)
+    }).pipe(Effect.provide(backendLayer(f)), Effect.provide(progressLayer(f.json))),
+).pipe(Command.withDescription("SPoT end to end on the shipped micro T5 and a generated task suite (the main job)."))

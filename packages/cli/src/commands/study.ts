@@ -1,0 +1,123 @@
+import { Safetensors, Similarity, Study, StudyReport, T5, Tokenizers } from "@spot/core"
+import { Console, Effect, FileSystem, Path, Result } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { backendFlags, backendLayer, describeBackend } from "../backends.ts"
+import { loadModel } from "../model.ts"
+import { printJson } from "../output.ts"
+import { progressLayer } from "../progress.ts"
+import { MICRO_MODEL } from "./demo.ts"
+
+const list = (s: string) => s.split(",").filter((x) => x !== "")
+
+/** Finished cells as safetensors files under `<out>/cells/`, so that a rerun resumes. */
+const fileCells = (dir: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    yield* fs.makeDirectory(dir, { recursive: true })
+    const file = (key: string) => path.join(dir, `${key.replace(/[^A-Za-z0-9._-]/g, "__")}.safetensors`)
+    const store: Study.CellStore = {
+      get: (key) =>
+        fs.readFile(file(key)).pipe(
+          Effect.map((bytes) => {
+            const r = Safetensors.decodeSafetensors(bytes, file(key))
+            if (Result.isFailure(r)) return undefined // damaged or partial: recompute
+            const t = r.success.tensors
+            const score = Number(r.success.metadata.score)
+            if (!Number.isFinite(score)) return undefined
+            return {
+              score,
+              ...(t.has("prompt") ? { prompt: t.get("prompt") as import("@spot/core").HostTensor<"f32"> } : {}),
+              ...(t.has("embedding") ? { embedding: t.get("embedding") as import("@spot/core").HostTensor<"f32"> } : {}),
+            }
+          }),
+          Effect.orElseSucceed(() => undefined),
+        ),
+      put: (key, c) =>
+        Safetensors.writeSafetensors(
+          file(key),
+          { ...(c.prompt ? { prompt: c.prompt } : {}), ...(c.embedding ? { embedding: c.embedding } : {}) },
+          { score: String(c.score), key },
+        ).pipe(Effect.provideService(FileSystem.FileSystem, fs), Effect.orDie),
+    }
+    return store
+  })
+
+/** Writes study.json and every rendered output next to it. */
+export const writeOutputs = (dir: string, r: Study.StudyResult) =>
+  Effect.gen(function* () {
+    const path = yield* Path.Path
+    const w = (name: string, text: string) => Safetensors.writeFileAtomic(path.join(dir, name), new TextEncoder().encode(text))
+    yield* w("study.json", `${JSON.stringify(r, null, 2)}\n`)
+    yield* w("rer.csv", StudyReport.matrixCsv(r.targets, r.sources, r.rer))
+    yield* w("similarity.csv", StudyReport.matrixCsv(r.targets, r.sources, r.similarity))
+    yield* w("correlation.csv", StudyReport.correlationCsv(r))
+    yield* w("summary.csv", StudyReport.summaryCsv(r))
+    yield* w("rer.svg", StudyReport.heatmapSvg("Relative error reduction (target ← source)", r.targets, r.sources, r.rer))
+    yield* w("similarity.svg", StudyReport.heatmapSvg("Task-embedding similarity", r.targets, r.sources, r.similarity))
+    yield* w("report.html", StudyReport.htmlReport(r))
+    return path.join(dir, "report.html")
+  })
+
+export const study = Command.make(
+  "study",
+  {
+    model: Flag.String("model").pipe(Flag.withDefault(MICRO_MODEL)),
+    out: Flag.String("out").pipe(Flag.withDefault("spot-study")),
+    sources: Flag.String("sources").pipe(Flag.withDefault(Study.DEFAULT_STUDY.sources.join(","))),
+    targets: Flag.String("targets").pipe(Flag.withDefault(Study.DEFAULT_STUDY.targets.join(","))),
+    seeds: Flag.String("seeds").pipe(Flag.withDefault("0")),
+    workers: Flag.Int("workers").pipe(Flag.withDefault(2)),
+    sourceSteps: Flag.Int("source-steps").pipe(Flag.withDefault(Study.DEFAULT_STUDY.sourceSteps)),
+    targetSteps: Flag.Int("target-steps").pipe(Flag.withDefault(Study.DEFAULT_STUDY.targetSteps)),
+    train: Flag.Int("train-examples").pipe(Flag.withDefault(Study.DEFAULT_STUDY.train)),
+    similarity: Flag.Literals("similarity", ["per-token-average-cosine", "cosine-of-average"] as const).pipe(
+      Flag.withDefault("per-token-average-cosine" as const),
+    ),
+    ...backendFlags,
+    json: Flag.Boolean("json").pipe(Flag.withDefault(false)),
+  },
+  (f) =>
+    Effect.gen(function* () {
+      const path = yield* Path.Path
+      const info = yield* describeBackend
+      const model = yield* loadModel(f.model)
+      const runner = yield* T5.makeRunner(model)
+      const store = yield* fileCells(path.join(f.out, "cells"))
+      const r = yield* Study.runStudy(
+        { model, tokenizer: Tokenizers.byteTokenizer, runner },
+        {
+          ...Study.DEFAULT_STUDY,
+          sources: list(f.sources),
+          targets: list(f.targets),
+          seeds: list(f.seeds).map(Number),
+          workers: f.workers,
+          sourceSteps: f.sourceSteps,
+          targetSteps: f.targetSteps,
+          train: f.train,
+          similarity: Similarity.similarityNamed(f.similarity) as Similarity.Similarity,
+        },
+        store,
+      )
+      const html = yield* writeOutputs(f.out, r)
+      if (f.json) return yield* printJson({ ...r, report: html, backend: info.backend })
+      yield* Console.log(`baseline ${(100 * r.baseline).toFixed(1)}, oracle ${(100 * r.oracle).toFixed(1)}`)
+      for (const s of r.summary) {
+        yield* Console.log(
+          `best of top-${String(s.k).padEnd(2)} ${(100 * s.score).toFixed(1)}  oracle gain kept ${(100 * s.oracle_gain_kept).toFixed(0)}%  search space skipped ${(100 * s.search_space_skipped).toFixed(0)}%`,
+        )
+      }
+      yield* Console.log(`report: ${html} (${r.cells} cells computed, ${r.seconds.toFixed(1)} s)`)
+    }).pipe(Effect.provide(backendLayer(f)), Effect.provide(progressLayer(f.json))),
+).pipe(Command.withDescription("Transferability study over the generated suite: sources × targets × seeds (resumable)."))
+
+export const reportCommand = Command.make("report", { dir: Argument.Directory("study-dir") }, ({ dir }) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const text = yield* fs.readFileString(path.join(dir, "study.json"))
+    const r = JSON.parse(text) as Study.StudyResult
+    const html = yield* writeOutputs(dir, r)
+    yield* Console.log(`wrote ${html}`)
+  }),
+).pipe(Command.withDescription("Render a study's study.json as CSV, SVG heatmaps and one HTML report."))

@@ -1,0 +1,239 @@
+/**
+ * `spot demo`: SPoT end to end on one laptop with nothing to download. With the shipped micro T5
+ * and the generated task suite it (1) trains source prompts into a fresh prompt library (best
+ * checkpoint = source prompt, early checkpoint = task embedding), (2) trains a generic SPoT prompt on
+ * the mixture of the source tasks, and (3) for held-out target tasks compares prompt tuning from the
+ * shared initialisation, generic SPoT, and targeted SPoT (best of top-k and top-k weighted average,
+ * retrieved by per-token average cosine), over several seeds.
+ */
+import { Effect } from "effect"
+import type { Dataset } from "../data/dataset.ts"
+import type { LibraryEntry } from "../library/library.ts"
+import { Library } from "../library/library.ts"
+import { bestOfTopK, weightedAverageTopK } from "../spot/retrieval.ts"
+import type { Env, TuneOptions } from "../spot/runner.ts"
+import { candidatesOf, executePlan, modelKey, sharedInit, tunePrompt } from "../spot/runner.ts"
+import { perTokenAverageCosine } from "../spot/similarity.ts"
+import { meanStd, relativeErrorReduction } from "../train/metrics.ts"
+import { report } from "../train/progress.ts"
+import { generate, taskNamed } from "./tasks.ts"
+
+export interface DemoOptions {
+  readonly sources: readonly string[]
+  readonly targets: readonly string[]
+  readonly seeds: readonly number[]
+  readonly train: number
+  readonly valid: number
+  readonly sourceSteps: number
+  readonly targetSteps: number
+  readonly embeddingStep: number
+  readonly k: number
+  readonly tune: Omit<TuneOptions, "steps" | "embeddingStep">
+}
+
+export const DEFAULT_DEMO: DemoOptions = {
+  sources: ["movie-sentiment", "animal-topic", "short-long"],
+  targets: ["food-sentiment", "post-mood", "color-topic", "word-overlap"],
+  seeds: [0, 1],
+  train: 256,
+  valid: 64,
+  sourceSteps: 60,
+  targetSteps: 30,
+  embeddingStep: 10,
+  k: 3,
+  tune: { batchSize: 16, lr: 0.3, evalEvery: 10, maxSource: 64, maxTarget: 8, promptLength: 20 },
+}
+
+export interface Scores {
+  readonly mean: number
+  readonly std: number
+  readonly seeds: readonly number[]
+}
+
+export interface DemoTarget {
+  readonly name: string
+  readonly random: Scores
+  readonly spot: Scores
+  readonly best_of_top_k: Scores
+  readonly top_k_weighted_average: Scores
+  /** Top retrieved source tasks per seed. */
+  readonly retrieved: readonly string[][]
+}
+
+export interface DemoReport {
+  readonly targets: readonly DemoTarget[]
+  readonly mean_random: number
+  readonly mean_spot: number
+  readonly mean_best_of_top_k: number
+  readonly mean_top_k_weighted_average: number
+  /** Relative error reduction of the mean over prompt tuning from the shared init. */
+  readonly rer_spot: number
+  readonly rer_best_of_top_k: number
+  readonly rer_top_k_weighted_average: number
+  readonly sources: readonly string[]
+  readonly seeds: readonly number[]
+  readonly library: string
+  readonly seconds: number
+}
+
+const scores = (xs: number[]): Scores => ({ ...meanStd(xs), seeds: xs })
+
+export const runDemo = (env: Env, o: DemoOptions = DEFAULT_DEMO) =>
+  Effect.gen(function* () {
+    const t0 = performance.now()
+    const lib = yield* Library
+    const task = (name: string) => {
+      const t = taskNamed(name)
+      return t ? Effect.succeed(t) : Effect.die(new Error(`unknown demo task ${name}`))
+    }
+    const split = (name: string) =>
+      Effect.map(task(name), (t) => ({ train: generate(t, "train", o.train), valid: generate(t, "valid", o.valid) }))
+    const key = modelKey(env.model)
+    const srcOpts: TuneOptions = { ...o.tune, steps: o.sourceSteps, embeddingStep: o.embeddingStep }
+    const tgtOpts: TuneOptions = { ...o.tune, steps: o.targetSteps, embeddingStep: o.embeddingStep }
+
+    // 1. source prompts and task embeddings into the library
+    const sourceData = new Map<string, { train: Dataset; valid: Dataset }>()
+    for (const name of o.sources) {
+      const data = yield* split(name)
+      sourceData.set(name, data)
+      for (const seed of o.seeds) {
+        yield* report({ kind: "info", message: `source ${name}, seed ${seed}` })
+        const r = yield* tunePrompt(env, [data.train], data.valid, sharedInit(env, o.tune.promptLength, seed), seed, srcOpts)
+        const entry: LibraryEntry = {
+          name,
+          task: name,
+          description: `generated task ${name}`,
+          model: key,
+          promptLength: o.tune.promptLength,
+          created: new Date().toISOString(),
+          seeds: [
+            {
+              seed,
+              source: r.best,
+              ...(r.early ? { embedding: r.early } : {}),
+              metrics: { accuracy: r.bestScore },
+              provenance: {
+                steps: String(o.sourceSteps),
+                embedding_step: String(o.embeddingStep),
+                best_step: String(r.bestStep),
+              },
+            },
+          ],
+        }
+        yield* lib.put(entry)
+      }
+    }
+    const entries = new Map<string, LibraryEntry>()
+    for (const name of o.sources) entries.set(name, yield* lib.get(name))
+    const candidates = candidatesOf([...entries.values()], perTokenAverageCosine)
+    const sourceTrain = new Map([...sourceData].map(([k, v]) => [k, v.train]))
+
+    // 2. generic SPoT: one prompt per seed on the mixture of the source tasks
+    const generic = new Map<number, import("../tensor.ts").HostTensor<"f32">>()
+    const mixValid: Dataset = {
+      ...[...sourceData.values()][0].valid,
+      examples: [...sourceData.values()].flatMap((d) => d.valid.examples.slice(0, 24)),
+    }
+    for (const seed of o.seeds) {
+      yield* report({ kind: "info", message: `generic SPoT source (mixture of ${o.sources.join(", ")}), seed ${seed}` })
+      const r = yield* tunePrompt(
+        env,
+        [...sourceTrain.values()],
+        mixValid,
+        sharedInit(env, o.tune.promptLength, seed),
+        seed,
+        srcOpts,
+      )
+      generic.set(seed, r.best)
+    }
+
+    // 3. targets
+    const targets: DemoTarget[] = []
+    for (const name of o.targets) {
+      const data = yield* split(name)
+      const cols = { random: [] as number[], spot: [] as number[], best: [] as number[], avg: [] as number[] }
+      const retrieved: string[][] = []
+      for (const seed of o.seeds) {
+        yield* report({ kind: "info", message: `target ${name}, seed ${seed}` })
+        const base = yield* tunePrompt(env, [data.train], data.valid, sharedInit(env, o.tune.promptLength, seed), seed, tgtOpts)
+        cols.random.push(base.bestScore)
+        const sp = yield* tunePrompt(
+          env,
+          [data.train],
+          data.valid,
+          generic.get(seed) as import("../tensor.ts").HostTensor<"f32">,
+          seed,
+          tgtOpts,
+        )
+        cols.spot.push(sp.bestScore)
+        // the baseline's early checkpoint is the target's task embedding: same shared init, same seed
+        const embedding = base.early ?? base.best
+        const q = {
+          target: { summary: perTokenAverageCosine.summary(embedding), model: key, promptLength: o.tune.promptLength },
+          similarity: perTokenAverageCosine,
+        }
+        const bestPlan = yield* Effect.fromResult(bestOfTopK.plan(candidates, { ...q, k: 1 }))
+        const avgPlan = yield* Effect.fromResult(weightedAverageTopK.plan(candidates, { ...q, k: o.k }))
+        retrieved.push(avgPlan.ranking.slice(0, o.k).map((r) => `${r.candidate.task}#${r.candidate.seed}`))
+        const b = yield* executePlan(env, bestPlan, entries, sourceTrain, data, seed, tgtOpts)
+        const a = yield* executePlan(env, avgPlan, entries, sourceTrain, data, seed, tgtOpts)
+        cols.best.push(b.best?.score ?? Number.NaN)
+        cols.avg.push(a.best?.score ?? Number.NaN)
+      }
+      targets.push({
+        name,
+        random: scores(cols.random),
+        spot: scores(cols.spot),
+        best_of_top_k: scores(cols.best),
+        top_k_weighted_average: scores(cols.avg),
+        retrieved,
+      })
+    }
+    const mean = (f: (t: DemoTarget) => Scores) => targets.reduce((acc, t) => acc + f(t).mean, 0) / targets.length
+    const mr = mean((t) => t.random)
+    const ms = mean((t) => t.spot)
+    const mb = mean((t) => t.best_of_top_k)
+    const ma = mean((t) => t.top_k_weighted_average)
+    return {
+      targets,
+      mean_random: mr,
+      mean_spot: ms,
+      mean_best_of_top_k: mb,
+      mean_top_k_weighted_average: ma,
+      rer_spot: relativeErrorReduction(mr, ms),
+      rer_best_of_top_k: relativeErrorReduction(mr, mb),
+      rer_top_k_weighted_average: relativeErrorReduction(mr, ma),
+      sources: o.sources,
+      seeds: o.seeds,
+      library: lib.location,
+      seconds: (performance.now() - t0) / 1000,
+    } satisfies DemoReport
+  })
+
+/** The demo's table as text. */
+export const formatDemo = (r: DemoReport): string => {
+  const pct = (s: Scores) => `${(100 * s.mean).toFixed(1)} ± ${(100 * s.std).toFixed(1)}`
+  const head = ["target", "prompt tuning", "generic SPoT", "best of top-1", "top-k weighted avg", "retrieved (seed 0)"]
+  const rows = r.targets.map((t) => [
+    t.name,
+    pct(t.random),
+    pct(t.spot),
+    pct(t.best_of_top_k),
+    pct(t.top_k_weighted_average),
+    t.retrieved[0]?.join(", ") ?? "",
+  ])
+  const f = (x: number) => (100 * x).toFixed(1)
+  rows.push(["mean", f(r.mean_random), f(r.mean_spot), f(r.mean_best_of_top_k), f(r.mean_top_k_weighted_average), ""])
+  rows.push([
+    "rel. error reduction",
+    "",
+    `${f(r.rer_spot)}%`,
+    `${f(r.rer_best_of_top_k)}%`,
+    `${f(r.rer_top_k_weighted_average)}%`,
+    "",
+  ])
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)))
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(w[i])).join("  ")
+  return [line(head), line(w.map((n) => "-".repeat(n))), ...rows.map(line)].join("\n")
+}
