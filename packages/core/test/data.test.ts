@@ -102,9 +102,13 @@ describe("batching and mixtures", () => {
           expect(r.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9)
           const capped = sizes.map((s) => Math.min(s, cap))
           const total = capped.reduce((a, b) => a + b, 0)
-          r.forEach((x, i) => expect(x).toBeCloseTo(capped[i] / total, 9))
+          r.forEach((x, i) => {
+            expect(x).toBeCloseTo(capped[i] / total, 9)
+          })
           const hot = Batching.mixingRates(sizes, { temperature: 1e9 })
-          hot.forEach((x) => expect(x).toBeCloseTo(1 / sizes.length, 6))
+          hot.forEach((x) => {
+            expect(x).toBeCloseTo(1 / sizes.length, 6)
+          })
         },
       ),
     )
@@ -116,7 +120,9 @@ describe("batching and mixtures", () => {
     const B = 64
     for (let step = 0; step < 200; step++) for (const [t] of Batching.mixtureIndices(sizes, rates, B, 7, step)) counts[t]++
     const n = 200 * B
-    counts.forEach((c, i) => expect(Math.abs(c / n - rates[i])).toBeLessThan(0.015))
+    counts.forEach((c, i) => {
+      expect(Math.abs(c / n - rates[i])).toBeLessThan(0.015)
+    })
     expect(Batching.mixtureIndices(sizes, rates, B, 7, 13)).toEqual(Batching.mixtureIndices(sizes, rates, B, 7, 13))
     expect(Batching.mixtureIndices(sizes, rates, B, 8, 13)).not.toEqual(Batching.mixtureIndices(sizes, rates, B, 7, 13))
   })

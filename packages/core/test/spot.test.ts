@@ -209,7 +209,9 @@ describe("retrieval strategies", () => {
               ws,
             ),
           )
-          avg.data.forEach((v, i) => expect(v).toBeCloseTo(p.data[i], 4))
+          avg.data.forEach((v, i) => {
+            expect(v).toBeCloseTo(p.data[i], 4)
+          })
         },
       ),
       RUNS,
