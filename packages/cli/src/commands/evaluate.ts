@@ -76,7 +76,7 @@ export const predict = Command.make(
         : raw
       const runner = yield* T5.makeRunner(model)
       const r = yield* Evaluate.evaluatePrompt(runner, tokenizer, prompt, ds, { batchSize: f.batch, maxTarget: f.maxLength })
-      const lines = ds.examples.map((e, i) => JSON.stringify({ input: e.input, prediction: r.predictions[i] })).join("\n") + "\n"
+      const lines = `${ds.examples.map((e, i) => JSON.stringify({ input: e.input, prediction: r.predictions[i] })).join("\n")}\n`
       if (f.out._tag === "Some") {
         const fs = yield* FileSystem.FileSystem
         const tmp = `${f.out.value}.tmp-${process.pid}`

@@ -19,7 +19,7 @@ const readPrompt = (file: string) =>
   Effect.gen(function* () {
     const st = yield* Safetensors.readSafetensors(file)
     const t = st.tensors.get("prompt") ?? st.tensors.get("prompt_embeddings")
-    if (!t || t.dtype !== "f32" || t.shape.length !== 2)
+    if (t?.dtype !== "f32" || t.shape.length !== 2)
       return yield* new InputError({ field: file, message: "no f32 [L, d] tensor named prompt" })
     return { prompt: t as import("@spot/core").HostTensor<"f32">, metadata: st.metadata }
   })

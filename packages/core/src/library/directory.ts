@@ -13,6 +13,7 @@
 import { Effect, FileSystem, Layer, Path, Result } from "effect"
 import { LibraryError } from "../errors.ts"
 import { decodeSafetensors, encodeSafetensors, writeFileAtomic } from "../safetensors.ts"
+import { buildIndex, decodeIndex, encodeIndex, type RetrievalIndex } from "../spot/search.ts"
 import type { HostTensor } from "../tensor.ts"
 import type { EntryMeta, LibraryEntry, LibraryStore, Listing, SeedRecord } from "./library.ts"
 import { Library, validateEntry, validateName } from "./library.ts"
@@ -169,6 +170,81 @@ export const makeDirectoryLibrary = (root: string, o: DirectoryOptions = {}) =>
       return { entries, damaged } satisfies Listing
     })
 
+    const indexFile = path.join(root, "index.safetensors")
+    /** The index as stored, or undefined when missing or unreadable (then it is rebuilt). */
+    const readIndex = Effect.gen(function* () {
+      if (!(yield* fs.exists(indexFile).pipe(Effect.orElseSucceed(() => false)))) return undefined
+      const bytes = yield* fs.readFile(indexFile).pipe(Effect.orElseSucceed(() => new Uint8Array()))
+      return Result.getOrUndefined(decodeIndex(bytes, indexFile))
+    })
+    /** Replaces the rows of `name` in the index by those of `entry` (or drops them); rebuilds when missing. */
+    const updateIndex = (name: string, entry: LibraryEntry | undefined) =>
+      Effect.gen(function* () {
+        const current = yield* readIndex
+        if (current && (entry === undefined || current.dModel === entry.model.dModel)) {
+          const kept = current.rows.flatMap((row, i) => (row.entry === name ? [] : [i]))
+          const add = (entry?.seeds ?? []).filter((s) => s.embedding)
+          const extra =
+            add.length > 0 && entry
+              ? buildIndex(
+                  entry.model.dModel,
+                  add.map((s) => ({
+                    row: {
+                      entry: entry.name,
+                      task: entry.task,
+                      seed: s.seed,
+                      fingerprint: entry.model.fingerprint,
+                      promptLength: entry.promptLength,
+                    },
+                    embedding: s.embedding as HostTensor<"f32">,
+                  })),
+                )
+              : undefined
+          const rows = [...kept.map((i) => current.rows[i]), ...(extra?.rows ?? [])]
+          const vectors = new Map<string, HostTensor<"f32">>()
+          for (const [metric, t] of current.vectors) {
+            const d = current.dModel
+            const data = new Float32Array(rows.length * d)
+            kept.forEach((i, j) => data.set(t.data.subarray(i * d, (i + 1) * d), j * d))
+            if (extra) data.set((extra.vectors.get(metric) as HostTensor<"f32">).data, kept.length * d)
+            vectors.set(metric, { dtype: "f32", shape: [rows.length, d], data })
+          }
+          return yield* atomic(indexFile, encodeIndex({ dModel: current.dModel, rows, vectors })).pipe(
+            Effect.mapError(io("(index)")),
+          )
+        }
+        // no usable index: rebuild from every entry of the width of this one
+        const { entries } = yield* list
+        const dModel = entry?.model.dModel ?? entries[0]?.model.dModel ?? 0
+        const all: Array<{ row: RetrievalIndex["rows"][number]; embedding: HostTensor<"f32"> }> = []
+        for (const meta of entries) {
+          if (meta.model.dModel !== dModel) continue
+          const full = meta.name === entry?.name ? entry : yield* Effect.orElseSucceed(get(meta.name), () => undefined)
+          for (const s of full?.seeds ?? []) {
+            if (s.embedding && full)
+              all.push({
+                row: {
+                  entry: full.name,
+                  task: full.task,
+                  seed: s.seed,
+                  fingerprint: full.model.fingerprint,
+                  promptLength: full.promptLength,
+                },
+                embedding: s.embedding,
+              })
+          }
+        }
+        yield* atomic(indexFile, encodeIndex(buildIndex(dModel, all))).pipe(Effect.mapError(io("(index)")))
+      })
+
+    const index = Effect.gen(function* () {
+      yield* ensure
+      const ix = yield* readIndex
+      if (ix) return ix
+      yield* locked(updateIndex("", undefined))
+      return (yield* readIndex) ?? buildIndex(0, [])
+    })
+
     const put = (entry: LibraryEntry) =>
       locked(
         Effect.gen(function* () {
@@ -216,6 +292,7 @@ export const makeDirectoryLibrary = (root: string, o: DirectoryOptions = {}) =>
             Effect.mapError(io(entry.name)),
           )
           for (const s of old?.seeds ?? []) if (replaced.has(s.seed)) yield* fs.remove(path.join(dir, s.file)).pipe(Effect.ignore)
+          yield* updateIndex(entry.name, yield* get(entry.name))
         }),
       )
 
@@ -228,10 +305,11 @@ export const makeDirectoryLibrary = (root: string, o: DirectoryOptions = {}) =>
           // entry.json first: from then on the entry is gone even if removal of the rest is interrupted
           yield* fs.remove(path.join(dir, "entry.json")).pipe(Effect.ignore)
           yield* fs.remove(dir, { recursive: true }).pipe(Effect.mapError(io(name)))
+          yield* updateIndex(name, undefined)
         }),
       )
 
-    return { location: root, list, get, put, remove } satisfies LibraryStore
+    return { location: root, list, get, put, remove, index } satisfies LibraryStore
   })
 
 export const DirectoryLibrary = {

@@ -6,6 +6,7 @@
  */
 import { Context, type Effect, Result } from "effect"
 import { LibraryError } from "../errors.ts"
+import type { RetrievalIndex } from "../spot/search.ts"
 import type { HostTensor } from "../tensor.ts"
 
 export interface ModelKey {
@@ -53,6 +54,8 @@ export interface LibraryStore {
   /** Adds an entry, or merges its seeds into the existing entry of that name (same model and shape). */
   readonly put: (entry: LibraryEntry) => Effect.Effect<void, LibraryError>
   readonly remove: (name: string) => Effect.Effect<void, LibraryError>
+  /** The retrieval index: per (entry, seed) candidate, the similarity summaries of its task embedding. */
+  readonly index: Effect.Effect<RetrievalIndex, LibraryError>
 }
 
 export class Library extends Context.Service<Library, LibraryStore>()("@spot/core/Library") {}

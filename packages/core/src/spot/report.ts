@@ -10,7 +10,7 @@ export const matrixCsv = (
   m: readonly (readonly number[])[],
   corner = "target\\source",
 ) =>
-  [[corner, ...colNames].join(","), ...rowNames.map((r, i) => [r, ...m[i].map((v) => v.toFixed(6))].join(","))].join("\n") + "\n"
+  `${[[corner, ...colNames].join(","), ...rowNames.map((r, i) => [r, ...m[i].map((v) => v.toFixed(6))].join(","))].join("\n")}\n`
 
 const color = (v: number, lo: number, hi: number) => {
   // diverging blue (low) – white – red (high), centred at 0 when the range spans it
@@ -55,18 +55,18 @@ export const heatmapSvg = (
 }
 
 export const summaryCsv = (r: StudyResult) =>
-  [
+  `${[
     "k,score,oracle_gain_kept,search_space_skipped",
     ...r.summary.map((s) => `${s.k},${s.score.toFixed(6)},${s.oracle_gain_kept.toFixed(6)},${s.search_space_skipped.toFixed(6)}`),
-  ].join("\n") + "\n"
+  ].join("\n")}\n`
 
 export const correlationCsv = (r: StudyResult) =>
-  [
+  `${[
     "target,pearson_r,p_value,n",
     ...r.targets.map(
       (t, i) => `${t},${r.correlation[i].r.toFixed(6)},${r.correlation[i].p.toExponential(4)},${r.correlation[i].n}`,
     ),
-  ].join("\n") + "\n"
+  ].join("\n")}\n`
 
 export const htmlReport = (r: StudyResult): string => {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`

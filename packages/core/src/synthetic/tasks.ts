@@ -149,4 +149,4 @@ export const generate = (task: SyntheticTask, split: string, n: number, seed = 0
 
 /** JSONL lines (`{"input": …, "target": …}`) of a generated split. */
 export const toJsonl = (ds: Dataset): string =>
-  ds.examples.map((e) => JSON.stringify({ input: e.input, target: e.target })).join("\n") + "\n"
+  `${ds.examples.map((e) => JSON.stringify({ input: e.input, target: e.target })).join("\n")}\n`

@@ -1,0 +1,161 @@
+/**
+ * Retrieval at scale: a compact index of per-candidate summary vectors, kept apart from the prompt
+ * tensors, so that a query never reads prompts. Rows are candidates (entry, seed); for each metric the
+ * index holds the summary the fast similarity form needs (unit mean token; mean unit token). Scores
+ * for every candidate are one matrix-vector product, run on the Backend (memory-bandwidth bound on
+ * ONNX Runtime), then a top-k selection.
+ */
+import { Effect, Result } from "effect"
+import type { Session } from "../backend.ts"
+import { Backend } from "../backend.ts"
+import { LibraryError } from "../errors.ts"
+import * as ir from "../ir.ts"
+import { decodeSafetensors, encodeSafetensors } from "../safetensors.ts"
+import type { HostTensor } from "../tensor.ts"
+import type { CandidateRef } from "./retrieval.ts"
+import { cosineOfAverage, perTokenAverageCosine } from "./similarity.ts"
+
+export const INDEX_METRICS = [cosineOfAverage, perTokenAverageCosine] as const
+export type IndexMetric = (typeof INDEX_METRICS)[number]["name"]
+
+export interface IndexRow extends CandidateRef {
+  readonly fingerprint: string
+  readonly promptLength: number
+}
+
+export interface RetrievalIndex {
+  readonly dModel: number
+  readonly rows: readonly IndexRow[]
+  /** metric name → [N, d] summaries. */
+  readonly vectors: ReadonlyMap<string, HostTensor<"f32">>
+}
+
+/** Builds an index from (row, task embedding) pairs of one width. */
+export const buildIndex = (dModel: number, items: Iterable<{ row: IndexRow; embedding: HostTensor<"f32"> }>): RetrievalIndex => {
+  const rows: IndexRow[] = []
+  const parts = new Map<string, Float32Array[]>(INDEX_METRICS.map((m) => [m.name, []]))
+  for (const { row, embedding } of items) {
+    rows.push(row)
+    for (const m of INDEX_METRICS) parts.get(m.name)?.push(m.summary(embedding))
+  }
+  const vectors = new Map<string, HostTensor<"f32">>()
+  for (const m of INDEX_METRICS) {
+    const data = new Float32Array(rows.length * dModel)
+    parts.get(m.name)?.forEach((v, i) => data.set(v, i * dModel))
+    vectors.set(m.name, { dtype: "f32", shape: [rows.length, dModel], data })
+  }
+  return { dModel, rows, vectors }
+}
+
+export const encodeIndex = (ix: RetrievalIndex): Uint8Array =>
+  encodeSafetensors(ix.vectors, { format: "spot-index/1", d_model: String(ix.dModel), rows: JSON.stringify(ix.rows) })
+
+export const decodeIndex = (bytes: Uint8Array, file: string): Result.Result<RetrievalIndex, LibraryError> => {
+  const bad = (message: string) => new LibraryError({ library: file, entry: "(index)", message })
+  const st = decodeSafetensors(bytes, file)
+  if (Result.isFailure(st)) return Result.fail(bad(st.failure.message))
+  const { metadata, tensors } = st.success
+  if (metadata.format !== "spot-index/1") return Result.fail(bad(`not a retrieval index (format ${metadata.format})`))
+  const dModel = Number(metadata.d_model)
+  let rows: IndexRow[]
+  try {
+    rows = JSON.parse(metadata.rows ?? "[]") as IndexRow[]
+  } catch {
+    return Result.fail(bad("rows metadata is not JSON"))
+  }
+  for (const m of INDEX_METRICS) {
+    const t = tensors.get(m.name)
+    if (!t || t.dtype !== "f32" || t.shape[0] !== rows.length || t.shape[1] !== dModel)
+      return Result.fail(bad(`missing or mis-shaped ${m.name} vectors`))
+  }
+  return Result.succeed({ dModel, rows, vectors: tensors as Map<string, HostTensor<"f32">> })
+}
+
+/** The k largest of `scores` (ties by row order), descending. */
+export const topKIndices = (scores: Float32Array, k: number, allowed?: (i: number) => boolean): number[] => {
+  const heap: number[] = [] // min-heap by score on indices
+  const less = (a: number, b: number) => scores[a] < scores[b] || (scores[a] === scores[b] && a > b)
+  const up = (i: number) => {
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      if (!less(heap[i], heap[p])) break
+      ;[heap[i], heap[p]] = [heap[p], heap[i]]
+      i = p
+    }
+  }
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1
+      const r = l + 1
+      let m = i
+      if (l < heap.length && less(heap[l], heap[m])) m = l
+      if (r < heap.length && less(heap[r], heap[m])) m = r
+      if (m === i) return
+      ;[heap[i], heap[m]] = [heap[m], heap[i]]
+      i = m
+    }
+  }
+  for (let i = 0; i < scores.length; i++) {
+    if (allowed && !allowed(i)) continue
+    if (heap.length < k) {
+      heap.push(i)
+      up(heap.length - 1)
+    } else if (less(heap[0], i)) {
+      heap[0] = i
+      down(0)
+    }
+  }
+  return heap.sort((a, b) => (less(a, b) ? 1 : less(b, a) ? -1 : 0))
+}
+
+export interface Searcher {
+  readonly index: RetrievalIndex
+  /** Top-k rows for a target summary under `metric`, restricted to a model fingerprint and prompt length. */
+  readonly query: (
+    metric: IndexMetric,
+    summary: Float32Array,
+    k: number,
+    only?: { fingerprint?: string; promptLength?: number },
+  ) => Effect.Effect<ReadonlyArray<{ row: IndexRow; similarity: number }>, LibraryError>
+}
+
+/** Compiles the scoring products once on the current Backend (the index stays bound, zero-copy). */
+export const makeSearcher = (ix: RetrievalIndex) =>
+  Effect.gen(function* () {
+    const backend = yield* Backend
+    const sessions = new Map<string, Session>()
+    for (const m of INDEX_METRICS) {
+      const vecs = ir.input("vectors", [ix.rows.length, ix.dModel])
+      const q = ir.input("q", [ix.dModel, 1])
+      const s = yield* backend
+        .compile({ outputs: { s: ir.matmul(vecs, q) } }, new Map([["vectors", ix.vectors.get(m.name) as HostTensor<"f32">]]))
+        .pipe(Effect.mapError((e) => new LibraryError({ library: "(index)", entry: "", message: e.message })))
+      sessions.set(m.name, s)
+    }
+    const query: Searcher["query"] = (metric, summary, k, only) =>
+      Effect.gen(function* () {
+        const session = sessions.get(metric)
+        if (!session) return yield* new LibraryError({ library: "(index)", entry: "", message: `unknown metric ${metric}` })
+        if (summary.length !== ix.dModel)
+          return yield* new LibraryError({
+            library: "(index)",
+            entry: "",
+            message: `query width ${summary.length}, index width ${ix.dModel}`,
+          })
+        if (ix.rows.length === 0) return yield* new LibraryError({ library: "(index)", entry: "", message: "the index is empty" })
+        const out = yield* session
+          .run({ q: { dtype: "f32", shape: [ix.dModel, 1], data: summary } })
+          .pipe(Effect.mapError((e) => new LibraryError({ library: "(index)", entry: "", message: e.message })))
+        const scores = out.s.data as Float32Array
+        const allowed =
+          only && (only.fingerprint !== undefined || only.promptLength !== undefined)
+            ? (i: number) =>
+                (only.fingerprint === undefined ||
+                  ix.rows[i].fingerprint === only.fingerprint ||
+                  ix.rows[i].fingerprint === "any") &&
+                (only.promptLength === undefined || ix.rows[i].promptLength === only.promptLength)
+            : undefined
+        return topKIndices(scores, k, allowed).map((i) => ({ row: ix.rows[i], similarity: Math.max(-1, Math.min(1, scores[i])) }))
+      })
+    return { index: ix, query } satisfies Searcher
+  })
