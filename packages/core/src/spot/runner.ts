@@ -12,7 +12,7 @@ import { fingerprint } from "../t5/checkpoint.ts"
 import type { T5Runner } from "../t5/model.ts"
 import type { HostTensor } from "../tensor.ts"
 import { evaluatePrompt } from "../train/evaluate.ts"
-import { fromVocab, weightedAverage } from "../train/init.ts"
+import { fromVocab, randomUniform, weightedAverage } from "../train/init.ts"
 import { adafactor } from "../train/optim.ts"
 import { train } from "../train/trainer.ts"
 import { promptProblem } from "../train/tuning.ts"
@@ -49,8 +49,26 @@ export interface Env {
   readonly runner: T5Runner
 }
 
-/** The shared initialisation of a seed (vocabulary-sampled): the same for every task. */
+/** The shared initialisation of a seed for prompt tuning (vocabulary-sampled): the same for every task. */
 export const sharedInit = (env: Env, L: number, seed: number) => fromVocab(env.model, env.tokenizer, L, seed)
+
+/**
+ * The initialisation task embeddings start from: uniform [-0.5, 0.5], the same for every task at a
+ * seed. Its small norm lets a few steps of task signal dominate the similarity (from a vocabulary
+ * init, every embedding would mostly resemble the init it shares with all the others).
+ */
+export const embeddingInit = (env: Env, L: number, seed: number) => randomUniform(L, env.model.config.dModel, seed)
+
+/** A task's embedding: its prompt after `steps` steps from `embeddingInit` at `seed`. */
+export const taskEmbedding = (env: Env, trainSets: readonly Dataset[], valid: Dataset, seed: number, o: TuneOptions) =>
+  Effect.map(
+    tunePrompt(env, trainSets, valid, embeddingInit(env, o.promptLength, seed), seed, {
+      ...o,
+      evalEvery: o.steps,
+      maxEvalExamples: 1,
+    }),
+    (r) => r.last,
+  )
 
 /** Prompt tuning of `init` on `train` (one task or a mixture), selected on `valid`. */
 export const tunePrompt = (

@@ -12,7 +12,7 @@ import type { LibraryEntry } from "../library/library.ts"
 import { Library } from "../library/library.ts"
 import { bestOfTopK, weightedAverageTopK } from "../spot/retrieval.ts"
 import type { Env, TuneOptions } from "../spot/runner.ts"
-import { candidatesOf, executePlan, modelKey, sharedInit, tunePrompt } from "../spot/runner.ts"
+import { candidatesOf, executePlan, modelKey, sharedInit, taskEmbedding, tunePrompt } from "../spot/runner.ts"
 import { perTokenAverageCosine } from "../spot/similarity.ts"
 import { meanStd, relativeErrorReduction } from "../train/metrics.ts"
 import { report } from "../train/progress.ts"
@@ -29,6 +29,7 @@ export interface DemoOptions {
   readonly embeddingStep: number
   readonly k: number
   readonly tune: Omit<TuneOptions, "steps" | "embeddingStep">
+  readonly targetEvalEvery: number
 }
 
 export const DEFAULT_DEMO: DemoOptions = {
@@ -36,12 +37,13 @@ export const DEFAULT_DEMO: DemoOptions = {
   targets: ["food-sentiment", "post-mood", "color-topic", "word-overlap"],
   seeds: [0, 1],
   train: 256,
-  valid: 64,
-  sourceSteps: 60,
-  targetSteps: 30,
+  valid: 128,
+  sourceSteps: 100,
+  targetSteps: 12,
   embeddingStep: 10,
   k: 3,
-  tune: { batchSize: 16, lr: 0.3, evalEvery: 10, maxSource: 64, maxTarget: 8, promptLength: 20 },
+  tune: { batchSize: 16, lr: 0.1, evalEvery: 4, maxSource: 64, maxTarget: 8, promptLength: 20 },
+  targetEvalEvery: 2,
 }
 
 export interface Scores {
@@ -89,8 +91,9 @@ export const runDemo = (env: Env, o: DemoOptions = DEFAULT_DEMO) =>
     const split = (name: string) =>
       Effect.map(task(name), (t) => ({ train: generate(t, "train", o.train), valid: generate(t, "valid", o.valid) }))
     const key = modelKey(env.model)
-    const srcOpts: TuneOptions = { ...o.tune, steps: o.sourceSteps, embeddingStep: o.embeddingStep }
-    const tgtOpts: TuneOptions = { ...o.tune, steps: o.targetSteps, embeddingStep: o.embeddingStep }
+    const srcOpts: TuneOptions = { ...o.tune, steps: o.sourceSteps }
+    const tgtOpts: TuneOptions = { ...o.tune, steps: o.targetSteps, evalEvery: o.targetEvalEvery }
+    const embOpts: TuneOptions = { ...o.tune, steps: o.embeddingStep }
 
     // 1. source prompts and task embeddings into the library
     const sourceData = new Map<string, { train: Dataset; valid: Dataset }>()
@@ -100,6 +103,7 @@ export const runDemo = (env: Env, o: DemoOptions = DEFAULT_DEMO) =>
       for (const seed of o.seeds) {
         yield* report({ kind: "info", message: `source ${name}, seed ${seed}` })
         const r = yield* tunePrompt(env, [data.train], data.valid, sharedInit(env, o.tune.promptLength, seed), seed, srcOpts)
+        const embedding = yield* taskEmbedding(env, [data.train], data.valid, seed, embOpts)
         const entry: LibraryEntry = {
           name,
           task: name,
@@ -111,7 +115,7 @@ export const runDemo = (env: Env, o: DemoOptions = DEFAULT_DEMO) =>
             {
               seed,
               source: r.best,
-              ...(r.early ? { embedding: r.early } : {}),
+              embedding,
               metrics: { accuracy: r.bestScore },
               provenance: {
                 steps: String(o.sourceSteps),
@@ -167,8 +171,7 @@ export const runDemo = (env: Env, o: DemoOptions = DEFAULT_DEMO) =>
           tgtOpts,
         )
         cols.spot.push(sp.bestScore)
-        // the baseline's early checkpoint is the target's task embedding: same shared init, same seed
-        const embedding = base.early ?? base.best
+        const embedding = yield* taskEmbedding(env, [data.train], data.valid, seed, embOpts)
         const q = {
           target: { summary: perTokenAverageCosine.summary(embedding), model: key, promptLength: o.tune.promptLength },
           similarity: perTokenAverageCosine,

@@ -1,7 +1,9 @@
 /**
  * A generated suite of text-to-text tasks in a few families, so that some tasks are related (same
- * underlying decision, other words and templates) and others are not. Everything is a pure function
- * of a seed: tests, the demo and the micro model's pretraining corpus need no download.
+ * underlying decision, other words and templates, often the same label words) and others are not.
+ * Label words are ones the micro model already produces (its pretraining skills answer with plus,
+ * minus, none, animal, color, …), as T5's own verbalizers are words T5 knows. Everything is a pure
+ * function of a seed: tests and the demo need no download.
  */
 import type { Dataset, TaskDef } from "../data/dataset.ts"
 import { keyOf, uniformAt } from "../random.ts"
@@ -71,46 +73,46 @@ const sentence = (r: Rand, pools: readonly (readonly string[])[], n: number) =>
 export const SUITE: readonly SyntheticTask[] = [
   {
     family: "sentiment",
-    def: cls("movie-sentiment", "review: {text}", ["negative", "positive"]),
+    def: cls("movie-sentiment", "review: {text}", ["minus", "plus"]),
     make: (r) => {
       const s = sentiment(r, ["film", "plot", "actor"])
-      return { input: s.text, label: s.positive ? "positive" : "negative" }
+      return { input: s.text, label: s.positive ? "plus" : "minus" }
     },
   },
   {
     family: "sentiment",
-    def: cls("food-sentiment", "meal: {text}", ["bad", "good"]),
+    def: cls("food-sentiment", "meal: {text}", ["minus", "plus"]),
     make: (r) => {
       const s = sentiment(r, ["soup", "cake", "tea"])
-      return { input: s.text, label: s.positive ? "good" : "bad" }
+      return { input: s.text, label: s.positive ? "plus" : "minus" }
     },
   },
   {
     family: "sentiment",
-    def: cls("post-mood", "post: {text} mood?", ["no", "yes"]),
+    def: cls("post-mood", "post: {text} mood?", ["minus", "plus"]),
     make: (r) => {
       const s = sentiment(r, ["today", "we", "you"])
-      return { input: s.text, label: s.positive ? "yes" : "no" }
+      return { input: s.text, label: s.positive ? "plus" : "minus" }
     },
   },
   {
     family: "topic",
-    def: cls("animal-topic", "text: {text} animal?", ["no", "yes"]),
+    def: cls("animal-topic", "text: {text} animal?", ["none", "animal"]),
     make: (r) => {
       const yes = r() < 0.5
       const words = sentence(r, [FILL, COLORS, THINGS], 2 + Math.floor(r() * 3)).split(" ")
       if (yes) words.splice(Math.floor(r() * (words.length + 1)), 0, pick(r, ANIMALS))
-      return { input: words.join(" "), label: yes ? "yes" : "no" }
+      return { input: words.join(" "), label: yes ? "animal" : "none" }
     },
   },
   {
     family: "topic",
-    def: cls("color-topic", "words: {text} color?", ["no", "yes"]),
+    def: cls("color-topic", "words: {text} color?", ["none", "color"]),
     make: (r) => {
       const yes = r() < 0.5
       const words = sentence(r, [FILL, ANIMALS, THINGS], 2 + Math.floor(r() * 3)).split(" ")
       if (yes) words.splice(Math.floor(r() * (words.length + 1)), 0, pick(r, COLORS))
-      return { input: words.join(" "), label: yes ? "yes" : "no" }
+      return { input: words.join(" "), label: yes ? "color" : "none" }
     },
   },
   {
@@ -124,12 +126,12 @@ export const SUITE: readonly SyntheticTask[] = [
   },
   {
     family: "overlap",
-    def: cls("word-overlap", "a: {text}", ["different", "same"]),
+    def: cls("word-overlap", "a: {text}", ["none", "same"]),
     make: (r) => {
       const a = shuffle(r, [...THINGS, ...ANIMALS]).slice(0, 3)
       const same = r() < 0.5
       const b = same ? shuffle(r, a).slice(0, 2) : [pick(r, COLORS), pick(r, COLORS)]
-      return { input: `${a.join(" ")} b: ${b.join(" ")}`, label: same ? "same" : "different" }
+      return { input: `${a.join(" ")} b: ${b.join(" ")}`, label: same ? "same" : "none" }
     },
   },
 ]
