@@ -65,9 +65,13 @@ const batchFor = (c: Config, B: number, S: number, T: number, seed: number) => {
 
 describe("T5 on other shapes of the family", () => {
   it("prompt gradient matches finite differences on random configs and shapes", () => {
+    // smooth activations only: a ReLU kink inside the finite-difference step makes the reference
+    // itself wrong (ReLU models are covered by the t5-tiny parity fixture and the op-level VJP test)
     fc.assert(
       fc.property(
-        smallConfig,
+        // d_model ≥ 4: with 2-3 dimensions RMS norm passes near its singularity at 0 and the finite
+        // difference, not the gradient, is what goes wrong
+        smallConfig.filter((c) => c.ffn === "gated-gelu" && c.dModel >= 4),
         fc.integer({ min: 1, max: 3 }),
         fc.integer({ min: 1, max: 4 }),
         fc.integer({ min: 0, max: 3 }),
@@ -83,9 +87,19 @@ describe("T5 on other shapes of the family", () => {
           expect(Number.isFinite(loss)).toBe(true)
           expect(out.promptGrad?.shape).toEqual([L, c.dModel])
           if (L === 0) return
+          // directional derivatives (the gradient's own direction and a random one) against central
+          // differences: the signal is |g|, well above the f32 rounding noise of the loss
           const f = (x: Float32Array) => runS(runner.run({ ...prompt, data: x }, batch, ["loss"])).loss?.data[0] as number
-          const fd = finiteDiff(f, prompt.data, 1e-2)
-          expect(maxRelErr(out.promptGrad?.data as Float32Array, fd, Math.max(...fd.map(Math.abs), 1e-3))).toBeLessThan(2e-2)
+          const g = out.promptGrad?.data as Float32Array
+          const gNorm = Math.hypot(...g)
+          const rand = randomTensor([L, c.dModel], seed + 7).data
+          const rNorm = Math.hypot(...rand)
+          for (const v of [g.map((x) => x / (gNorm || 1)), rand.map((x) => x / rNorm)]) {
+            const h = 2e-3
+            const fd = (f(prompt.data.map((x, i) => x + h * v[i])) - f(prompt.data.map((x, i) => x - h * v[i]))) / (2 * h)
+            const ad = g.reduce((a, x, i) => a + x * v[i], 0)
+            expect(Math.abs(fd - ad)).toBeLessThan(2e-2 * gNorm + 1e-3)
+          }
         },
       ),
       { numRuns: 25 },
