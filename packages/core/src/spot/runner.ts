@@ -70,17 +70,22 @@ export const taskEmbedding = (env: Env, trainSets: readonly Dataset[], valid: Da
     (r) => r.last,
   )
 
-/** Prompt tuning of `init` on `train` (one task or a mixture), selected on `valid`. */
+/**
+ * Prompt tuning of `init` on `train` (one task or a mixture), selected on `valid` (several
+ * validation sets, e.g. one per task of a mixture: the mean of their scores).
+ */
 export const tunePrompt = (
   env: Env,
   trainSets: readonly Dataset[],
-  valid: Dataset,
+  validSets: Dataset | readonly Dataset[],
   init: HostTensor<"f32">,
   seed: number,
   o: TuneOptions,
 ) =>
   Effect.gen(function* () {
     let early: HostTensor<"f32"> | undefined
+    const valids: readonly Dataset[] = Array.isArray(validSets) ? validSets : [validSets as Dataset]
+    const valid = valids[0]
     const { problem } = yield* promptProblem(
       {
         model: env.model,
@@ -97,9 +102,21 @@ export const tunePrompt = (
       env.runner,
       init,
     )
+    const evaluateAll = (params: ReadonlyMap<string, HostTensor<"f32">>) =>
+      Effect.gen(function* () {
+        const scores: number[] = []
+        const metrics: Record<string, number> = {}
+        for (const ds of valids) {
+          const r = yield* score(env, params.get("prompt") as HostTensor<"f32">, ds, o)
+          scores.push(r)
+          metrics[ds.task.name] = r
+        }
+        return { score: scores.reduce((a, b) => a + b, 0) / scores.length, metrics }
+      })
     // keep checkpoints in memory (a study runs thousands of these); files only when asked
     const inMemory = {
       ...problem,
+      ...(valids.length > 1 ? { evaluate: evaluateAll } : {}),
       save: (
         which: "best" | "last" | "early",
         params: ReadonlyMap<string, HostTensor<"f32">>,

@@ -20,6 +20,8 @@ import { generate, taskNamed } from "./tasks.ts"
 
 export interface DemoOptions {
   readonly sources: readonly string[]
+  /** Source tasks mixed for the generic SPoT prompt (a subset of `sources`). */
+  readonly mixture: readonly string[]
   readonly targets: readonly string[]
   readonly seeds: readonly number[]
   readonly train: number
@@ -34,6 +36,7 @@ export interface DemoOptions {
 
 export const DEFAULT_DEMO: DemoOptions = {
   sources: ["movie-sentiment", "animal-topic", "short-long"],
+  mixture: ["movie-sentiment", "animal-topic"],
   targets: ["food-sentiment", "post-mood", "color-topic", "word-overlap"],
   seeds: [0, 1],
   train: 256,
@@ -73,6 +76,7 @@ export interface DemoReport {
   readonly rer_best_of_top_k: number
   readonly rer_top_k_weighted_average: number
   readonly sources: readonly string[]
+  readonly mixture: readonly string[]
   readonly seeds: readonly number[]
   readonly library: string
   readonly seconds: number
@@ -135,19 +139,21 @@ export const runDemo = (env: Env, o: DemoOptions = DEFAULT_DEMO) =>
 
     // 2. generic SPoT: one prompt per seed on the mixture of the source tasks
     const generic = new Map<number, import("../tensor.ts").HostTensor<"f32">>()
-    const mixValid: Dataset = {
-      ...[...sourceData.values()][0].valid,
-      examples: [...sourceData.values()].flatMap((d) => d.valid.examples.slice(0, 24)),
-    }
+    // validated on every mixed task (mean score), each with its own label words
+    const mixed = o.mixture.flatMap((n) => {
+      const d = sourceData.get(n)
+      return d ? [d] : []
+    })
+    const mixValid = mixed.map((d) => ({ ...d.valid, examples: d.valid.examples.slice(0, 48) }))
     for (const seed of o.seeds) {
-      yield* report({ kind: "info", message: `generic SPoT source (mixture of ${o.sources.join(", ")}), seed ${seed}` })
+      yield* report({ kind: "info", message: `generic SPoT source (mixture of ${o.mixture.join(", ")}), seed ${seed}` })
       const r = yield* tunePrompt(
         env,
-        [...sourceTrain.values()],
+        mixed.map((d) => d.train),
         mixValid,
         sharedInit(env, o.tune.promptLength, seed),
         seed,
-        srcOpts,
+        { ...srcOpts, steps: o.sourceSteps * mixed.length },
       )
       generic.set(seed, r.best)
     }
@@ -208,6 +214,7 @@ export const runDemo = (env: Env, o: DemoOptions = DEFAULT_DEMO) =>
       rer_best_of_top_k: relativeErrorReduction(mr, mb),
       rer_top_k_weighted_average: relativeErrorReduction(mr, ma),
       sources: o.sources,
+      mixture: o.mixture,
       seeds: o.seeds,
       library: lib.location,
       seconds: (performance.now() - t0) / 1000,
