@@ -205,7 +205,9 @@ export const makeDirectoryLibrary = (root: string, o: DirectoryOptions = {}) =>
           for (const [metric, t] of current.vectors) {
             const d = current.dModel
             const data = new Float32Array(rows.length * d)
-            kept.forEach((i, j) => data.set(t.data.subarray(i * d, (i + 1) * d), j * d))
+            kept.forEach((i, j) => {
+              data.set(t.data.subarray(i * d, (i + 1) * d), j * d)
+            })
             if (extra) data.set((extra.vectors.get(metric) as HostTensor<"f32">).data, kept.length * d)
             vectors.set(metric, { dtype: "f32", shape: [rows.length, d], data })
           }

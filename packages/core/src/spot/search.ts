@@ -41,7 +41,9 @@ export const buildIndex = (dModel: number, items: Iterable<{ row: IndexRow; embe
   const vectors = new Map<string, HostTensor<"f32">>()
   for (const m of INDEX_METRICS) {
     const data = new Float32Array(rows.length * dModel)
-    parts.get(m.name)?.forEach((v, i) => data.set(v, i * dModel))
+    parts.get(m.name)?.forEach((v, i) => {
+      data.set(v, i * dModel)
+    })
     vectors.set(m.name, { dtype: "f32", shape: [rows.length, dModel], data })
   }
   return { dModel, rows, vectors }

@@ -7,6 +7,7 @@
 
 import type { Node } from "../ir.ts"
 import * as ir from "../ir.ts"
+import { keyOf, uniformAt } from "../random.ts"
 import type { HostTensor } from "../tensor.ts"
 import type { T5Config } from "./config.ts"
 
@@ -98,8 +99,18 @@ export interface T5Graph {
   readonly weight: (name: string) => Node
 }
 
+export interface BuildOptions {
+  /**
+   * Training-mode dropout (rate `dropout_rate`) at the places `transformers` applies it: embeddings,
+   * attention probabilities, attention and feed-forward outputs, the feed-forward hidden layer and
+   * each stack's final output. Each site is a mask input `dropout/<site>` (0 or 1/(1-p)) that the
+   * caller generates from a seeded counter-based stream (`dropoutMasks`), so runs are reproducible.
+   */
+  readonly dropout?: boolean
+}
+
 /** Builds the graph; every node is shared, so asking for several outputs costs nothing extra. */
-export const buildT5 = (c: T5Config, s: T5Shape): T5Graph => {
+export const buildT5 = (c: T5Config, s: T5Shape, options: BuildOptions = {}): T5Graph => {
   const { batch: B, srcLen: S, promptLen: L, tgtLen: T } = s
   const d = c.dModel
   const H = c.numHeads
@@ -115,6 +126,8 @@ export const buildT5 = (c: T5Config, s: T5Shape): T5Graph => {
     return w
   }
   const linear = (x: Node, name: string) => ir.matmul(x, ir.transpose(W(name), [1, 0]))
+  const useDropout = options.dropout === true && c.dropoutRate > 0
+  const drop = (x: Node, site: string) => (useDropout ? ir.mul(x, ir.input(`dropout/${site}`, x.shape)) : x)
   const rms = (x: Node, name: string) => {
     const variance = ir.mean(ir.mul(x, x), -1, true)
     return ir.mul(ir.mul(x, ir.rsqrt(ir.add(variance, c.eps))), W(name))
@@ -125,24 +138,24 @@ export const buildT5 = (c: T5Config, s: T5Shape): T5Graph => {
     const k = heads(linear(xkv, `${prefix}.k.weight`), kLen)
     const v = heads(linear(xkv, `${prefix}.v.weight`), kLen)
     const scores = ir.add(ir.matmul(q, ir.mT(k)), bias) // T5: no 1/sqrt(d_kv)
-    const ctx = ir.matmul(ir.softmax(scores, -1), v)
-    return linear(ir.reshape(ir.transpose(ctx, [0, 2, 1, 3]), [B, qLen, H * dk]), `${prefix}.o.weight`)
+    const ctx = ir.matmul(drop(ir.softmax(scores, -1), `${prefix}.probs`), v)
+    return drop(linear(ir.reshape(ir.transpose(ctx, [0, 2, 1, 3]), [B, qLen, H * dk]), `${prefix}.o.weight`), `${prefix}.out`)
   }
   const gelu = (x: Node) => {
     // gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
     const inner = ir.mul(ir.add(x, ir.mul(ir.mul(ir.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI))
     return ir.mul(ir.mul(x, 0.5), ir.add(ir.tanh(inner), 1))
   }
-  const ffn = (x: Node, prefix: string) =>
-    c.ffn === "relu"
-      ? linear(ir.relu(linear(x, `${prefix}.wi.weight`)), `${prefix}.wo.weight`)
-      : linear(
-          ir.mul(
+  const ffn = (x: Node, prefix: string) => {
+    const hidden =
+      c.ffn === "relu"
+        ? ir.relu(linear(x, `${prefix}.wi.weight`))
+        : ir.mul(
             (c.ffn === "gated-gelu" ? gelu : ir.relu)(linear(x, `${prefix}.wi_0.weight`)),
             linear(x, `${prefix}.wi_1.weight`),
-          ),
-          `${prefix}.wo.weight`,
-        )
+          )
+    return drop(linear(drop(hidden, `${prefix}.hidden`), `${prefix}.wo.weight`), `${prefix}.out`)
+  }
   const positionBias = (q: number, k: number, bidirectional: boolean, stack: string) =>
     ir.reshape(
       ir.transpose(
@@ -164,21 +177,21 @@ export const buildT5 = (c: T5Config, s: T5Shape): T5Graph => {
   const fullMask = L > 0 ? ir.concat([ir.fill(1, [B, L]), mask], 1) : mask
   const additive = ir.reshape(ir.mul(ir.sub(ir.scalar(1), fullMask), NEG), [B, 1, 1, N])
   const encBias = ir.add(positionBias(N, N, true, "encoder"), additive)
-  let h = h0
+  let h = drop(h0, "encoder.embeddings")
   for (let i = 0; i < c.numLayers; i++) {
     const b = `encoder.block.${i}.layer`
     const x = rms(h, `${b}.0.layer_norm.weight`)
     h = ir.add(h, attention(x, x, N, N, `${b}.0.SelfAttention`, encBias))
     h = ir.add(h, ffn(rms(h, `${b}.1.layer_norm.weight`), `${b}.1.DenseReluDense`))
   }
-  const encoderOut = rms(h, "encoder.final_layer_norm.weight")
+  const encoderOut = drop(rms(h, "encoder.final_layer_norm.weight"), "encoder.final")
 
   // ---- decoder ----
   const decIds = ir.input("decoder_input_ids", [B, T], "i32")
   const causal = new Float32Array(T * T)
   for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = NEG
   const selfBias = ir.add(positionBias(T, T, false, "decoder"), ir.constant({ dtype: "f32", shape: [1, 1, T, T], data: causal }))
-  let y = ir.gather(W("shared.weight"), decIds)
+  let y = drop(ir.gather(W("shared.weight"), decIds), "decoder.embeddings")
   for (let i = 0; i < c.numDecoderLayers; i++) {
     const b = `decoder.block.${i}.layer`
     const x = rms(y, `${b}.0.layer_norm.weight`)
@@ -187,7 +200,7 @@ export const buildT5 = (c: T5Config, s: T5Shape): T5Graph => {
     y = ir.add(y, attention(x2, encoderOut, T, N, `${b}.1.EncDecAttention`, additive))
     y = ir.add(y, ffn(rms(y, `${b}.2.layer_norm.weight`), `${b}.2.DenseReluDense`))
   }
-  let decOut = rms(y, "decoder.final_layer_norm.weight")
+  let decOut = drop(rms(y, "decoder.final_layer_norm.weight"), "decoder.final")
   if (c.scaleDecoderOutputs) decOut = ir.mul(decOut, d ** -0.5)
   const logits = ir.matmul(decOut, ir.transpose(W(c.tieWordEmbeddings ? "shared.weight" : "lm_head.weight"), [1, 0]))
 
@@ -199,4 +212,28 @@ export const buildT5 = (c: T5Config, s: T5Shape): T5Graph => {
   const count = ir.sum(target)
   const loss = ir.div(ir.sum(nllPerExample), ir.add(count, ir.mul(ir.eq(count, ir.scalar(0)), 1))) // 0 labels: loss 0
   return { encoderOut, logits, loss, nllPerExample, prompt, weight: W }
+}
+
+/** The dropout mask inputs of a graph (name and shape). */
+export const dropoutSites = (g: T5Graph): Array<{ name: string; shape: readonly number[] }> =>
+  ir
+    .topo([g.loss, g.logits, g.encoderOut])
+    .flatMap((n) => (n.op.kind === "input" && n.op.name.startsWith("dropout/") ? [{ name: n.op.name, shape: n.shape }] : []))
+
+/** Masks (0 or 1/(1-p)) for every dropout site, from the counter-based stream of `seed`. */
+export const dropoutMasks = (
+  sites: ReadonlyArray<{ name: string; shape: readonly number[] }>,
+  rate: number,
+  seed: number,
+): Map<string, HostTensor<"f32">> => {
+  const keep = 1 / (1 - rate)
+  const out = new Map<string, HostTensor<"f32">>()
+  for (const site of sites) {
+    const n = site.shape.reduce((a, b) => a * b, 1)
+    const data = new Float32Array(n)
+    const key = keyOf(site.name)
+    for (let i = 0; i < n; i++) data[i] = uniformAt(seed, key, i) < rate ? 0 : keep
+    out.set(site.name, { dtype: "f32", shape: site.shape, data })
+  }
+  return out
 }

@@ -14,7 +14,7 @@ import type { HostTensor } from "../tensor.ts"
 import { showShape, toI32 } from "../tensor.ts"
 import type { T5Model } from "./checkpoint.ts"
 import type { T5Shape } from "./graph.ts"
-import { buildT5 } from "./graph.ts"
+import { buildT5, dropoutMasks, dropoutSites } from "./graph.ts"
 
 export interface T5Batch {
   /** Token ids [B, S] (i32 or i64). */
@@ -116,7 +116,8 @@ export const prepareFeeds = (
     return { feeds, shape: { batch: B, srcLen: S, promptLen: prompt.shape[0], tgtLen: labels.shape[1] } }
   })
 
-const shapeKey = (s: T5Shape, outs: readonly Output[]) => `${s.batch}x${s.srcLen}+${s.promptLen}->${s.tgtLen}:${outs.join(",")}`
+const shapeKey = (s: T5Shape, outs: readonly Output[], dropout: boolean) =>
+  `${s.batch}x${s.srcLen}+${s.promptLen}->${s.tgtLen}:${outs.join(",")}${dropout ? ":dropout" : ""}`
 
 /** Compiles (and caches) T5 graphs on the current Backend. */
 export interface T5Runner {
@@ -127,6 +128,8 @@ export interface T5Runner {
     outputs: readonly Output[],
     /** Current weights when the runner was made with `feedWeights` (model tuning). */
     weights?: ReadonlyMap<string, HostTensor<"f32">>,
+    /** Training mode: dropout masks drawn from this seed (absent: evaluation mode, no dropout). */
+    dropoutSeed?: number,
   ) => Effect.Effect<RunResult, BackendError | InputError>
 }
 
@@ -140,12 +143,13 @@ export const makeRunner = (model: T5Model, options: RunnerOptions = {}) =>
     const backend = yield* Backend
     const cache = new Map<string, Session>()
     const weightNamesList = [...model.weights.keys()]
-    const compile = (shape: T5Shape, outputs: readonly Output[]) =>
+    const sitesOf = new Map<string, Array<{ name: string; shape: readonly number[] }>>()
+    const compile = (shape: T5Shape, outputs: readonly Output[], dropout: boolean) =>
       Effect.gen(function* () {
-        const key = shapeKey(shape, outputs)
+        const key = shapeKey(shape, outputs, dropout)
         const hit = cache.get(key)
-        if (hit) return hit
-        const g = buildT5(model.config, shape)
+        if (hit) return { session: hit, sites: sitesOf.get(key) ?? [] }
+        const g = buildT5(model.config, shape, { dropout })
         const outs: Record<string, Node> = {}
         if (outputs.includes("loss")) outs.loss = g.loss
         if (outputs.includes("logits")) outs.logits = g.logits
@@ -166,13 +170,16 @@ export const makeRunner = (model: T5Model, options: RunnerOptions = {}) =>
         }
         const session = yield* backend.compile({ outputs: outs }, options.feedWeights ? new Map() : model.weights)
         cache.set(key, session)
-        return session
+        sitesOf.set(key, dropoutSites(g))
+        return { session, sites: sitesOf.get(key) ?? [] }
       })
-    const run: T5Runner["run"] = (prompt, batch, outputs, weights) =>
+    const run: T5Runner["run"] = (prompt, batch, outputs, weights, dropoutSeed) =>
       Effect.gen(function* () {
         const { feeds, shape } = yield* Effect.fromResult(prepareFeeds(model, prompt, batch))
         if (options.feedWeights) for (const [k, v] of weights ?? model.weights) feeds.set(k, v)
-        const session = yield* compile(shape, outputs)
+        const dropout = dropoutSeed !== undefined && model.config.dropoutRate > 0
+        const { session, sites } = yield* compile(shape, outputs, dropout)
+        if (dropout) for (const [k, v] of dropoutMasks(sites, model.config.dropoutRate, dropoutSeed)) feeds.set(k, v)
         const res = yield* session.run(feeds)
         const out: RunResult = {}
         for (const o of outputs) if (o !== "weightGrads" && res[o]) out[o] = res[o] as HostTensor<"f32">

@@ -35,7 +35,13 @@ export interface DataSetup {
   readonly checkpointDir?: string
   /** Extra metadata for written files (task name, init, …). */
   readonly meta?: Readonly<Record<string, string>>
+  /** Training-mode dropout at the model's `dropout_rate` (default: on, as in the paper and PEFT). */
+  readonly dropout?: boolean
 }
+
+/** The dropout stream of micro-batch `chunk` of 0-based `step` (a pure function, so resumes match). */
+export const dropoutSeed = (seed: number, step: number, chunk: number): number =>
+  (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca77) ^ Math.imul(chunk + 1, 0xc2b2ae3d)) >>> 0
 
 /** The batch source of a setup: step → encoded examples; plus how many were truncated. */
 export const batchSource = (s: DataSetup) => {
@@ -55,7 +61,7 @@ const tokens = (items: readonly Encoded[]) => items.reduce((a, i) => a + i.tgt.l
 const accumulate = <E, R>(
   items: readonly Encoded[],
   micro: number,
-  run: (chunk: readonly Encoded[]) => Effect.Effect<{ loss: number; grads: Params }, E, R>,
+  run: (chunk: readonly Encoded[], index: number) => Effect.Effect<{ loss: number; grads: Params }, E, R>,
 ) =>
   Effect.gen(function* () {
     const total = tokens(items)
@@ -65,7 +71,7 @@ const accumulate = <E, R>(
     for (let i = 0; i < items.length; i += micro) {
       const chunk = items.slice(i, i + micro)
       const w = total === 0 ? 0 : tokens(chunk) / total
-      const r = yield* run(chunk)
+      const r = yield* run(chunk, i / micro)
       loss += w * r.loss
       for (const [k, g] of r.grads) {
         let a = acc.get(k)
@@ -98,12 +104,14 @@ export const promptProblem = (s: DataSetup, runner: T5Runner, init: HostTensor<"
     > = {
       init: new Map([["prompt", init]]),
       lossAndGrads: (params, step) =>
-        accumulate(src.at(step), micro, (chunk) =>
+        accumulate(src.at(step), micro, (chunk, index) =>
           Effect.map(
             runner.run(
               params.get("prompt") as HostTensor<"f32">,
               makeBatch(chunk, micro, s.tokenizer.padId, 8, s.maxSource, s.maxTarget),
               ["loss", "promptGrad"],
+              undefined,
+              s.dropout === false ? undefined : dropoutSeed(s.seed, step, index),
             ),
             (r) => ({ loss: r.loss?.data[0] ?? Number.NaN, grads: new Map([["prompt", r.promptGrad as HostTensor<"f32">]]) }),
           ),
@@ -156,13 +164,14 @@ export const modelProblem = (s: DataSetup, runner: T5Runner) =>
     > = {
       init: s.model.weights,
       lossAndGrads: (params, step) =>
-        accumulate(src.at(step), micro, (chunk) =>
+        accumulate(src.at(step), micro, (chunk, index) =>
           Effect.map(
             runner.run(
               empty,
               makeBatch(chunk, micro, s.tokenizer.padId, 8, s.maxSource, s.maxTarget),
               ["loss", "weightGrads"],
               params,
+              s.dropout === false ? undefined : dropoutSeed(s.seed, step, index),
             ),
             (r) => ({ loss: r.loss?.data[0] ?? Number.NaN, grads: r.weightGrads ?? new Map() }),
           ),
