@@ -56,8 +56,12 @@ const probeModel = (): Uint8Array => {
   return Result.getOrThrow(compileToOnnx({ outputs: { y } }, [x, y], new Set())).bytes
 }
 
+/** The op type of the node an onnxruntime error names (`Name:'Gather_3'`, `Node (MatMul_12)`). */
 const errorOp = (message: string) =>
-  /Node \(([A-Za-z]+)_\d+\)/.exec(message)?.[1] ?? /\[ONNXRuntimeError\][^:]*: \d+ : (\w+)/.exec(message)?.[1] ?? "session"
+  /running (\w+) node/.exec(message)?.[1] ??
+  /Name:'([A-Za-z]+)_\d+'/.exec(message)?.[1] ??
+  /Node \(([A-Za-z]+)_\d+\)/.exec(message)?.[1] ??
+  "session"
 
 const pickProvider = (ort: typeof Ort, want: Provider | "auto") =>
   Effect.gen(function* () {
@@ -121,6 +125,8 @@ export const makeOnnxBackend = (options: OnnxOptions = {}) =>
       executionProviders: [report.chosen],
       graphOptimizationLevel: "all",
       enableCpuMemArena: options.arena ?? false,
+      // errors come back as typed BackendErrors; the runtime's own log would repeat them on stderr
+      logSeverityLevel: 4,
       enableMemPattern: options.arena ?? false,
       // idle pool threads must not spin: several sessions (shape buckets, evaluation) share the cores
       extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },

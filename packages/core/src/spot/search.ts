@@ -121,23 +121,30 @@ export interface Searcher {
   ) => Effect.Effect<ReadonlyArray<{ row: IndexRow; similarity: number }>, LibraryError>
 }
 
-/** Compiles the scoring products once on the current Backend (the index stays bound, zero-copy). */
+/**
+ * Scores on the current Backend: each metric's matrix-vector product is compiled on its first query
+ * (so a cold open pays for one) and reused; the index stays bound, zero-copy.
+ */
 export const makeSearcher = (ix: RetrievalIndex) =>
   Effect.gen(function* () {
     const backend = yield* Backend
     const sessions = new Map<string, Session>()
-    for (const m of INDEX_METRICS) {
-      const vecs = ir.input("vectors", [ix.rows.length, ix.dModel])
-      const q = ir.input("q", [ix.dModel, 1])
-      const s = yield* backend
-        .compile({ outputs: { s: ir.matmul(vecs, q) } }, new Map([["vectors", ix.vectors.get(m.name) as HostTensor<"f32">]]))
-        .pipe(Effect.mapError((e) => new LibraryError({ library: "(index)", entry: "", message: e.message })))
-      sessions.set(m.name, s)
-    }
+    const sessionFor = (metric: string) =>
+      Effect.gen(function* () {
+        const hit = sessions.get(metric)
+        if (hit) return hit
+        const vectors = ix.vectors.get(metric)
+        if (!vectors) return yield* new LibraryError({ library: "(index)", entry: "", message: `unknown metric ${metric}` })
+        const vecs = ir.input("vectors", [ix.rows.length, ix.dModel])
+        const q = ir.input("q", [ix.dModel, 1])
+        const s = yield* backend
+          .compile({ outputs: { s: ir.matmul(vecs, q) } }, new Map([["vectors", vectors]]))
+          .pipe(Effect.mapError((e) => new LibraryError({ library: "(index)", entry: "", message: e.message })))
+        sessions.set(metric, s)
+        return s
+      })
     const query: Searcher["query"] = (metric, summary, k, only) =>
       Effect.gen(function* () {
-        const session = sessions.get(metric)
-        if (!session) return yield* new LibraryError({ library: "(index)", entry: "", message: `unknown metric ${metric}` })
         if (summary.length !== ix.dModel)
           return yield* new LibraryError({
             library: "(index)",
@@ -145,6 +152,7 @@ export const makeSearcher = (ix: RetrievalIndex) =>
             message: `query width ${summary.length}, index width ${ix.dModel}`,
           })
         if (ix.rows.length === 0) return yield* new LibraryError({ library: "(index)", entry: "", message: "the index is empty" })
+        const session = yield* sessionFor(metric)
         const out = yield* session
           .run({ q: { dtype: "f32", shape: [ix.dModel, 1], data: summary } })
           .pipe(Effect.mapError((e) => new LibraryError({ library: "(index)", entry: "", message: e.message })))
