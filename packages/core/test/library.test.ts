@@ -271,7 +271,7 @@ describe("retrieval index", () => {
       const target = randomTensor([5, 6], 999)
       const summary = sim.summary(target)
       const got = await Effect.runPromise(
-        Effect.flatMap(Search.makeSearcher(ix), (s) => s.query(sim.name as Search.IndexMetric, summary, 4)).pipe(
+        Effect.flatMap(Search.makeSearcher(Search.inMemory(ix)), (s) => s.query(sim.name as Search.IndexMetric, summary, 4)).pipe(
           Effect.provide(ReferenceBackend.layer),
         ),
       )
@@ -295,6 +295,27 @@ describe("retrieval index", () => {
         expect(g.similarity).toBeCloseTo(want[i].similarity, 5)
       })
     }
+  })
+  it("an index file opened lazily answers like the index in memory", async () => {
+    const root = temp()
+    const lib = await run(makeDirectoryLibrary(root))
+    for (const n of ["p", "q", "r"]) await run(lib.put(entry(n, [0, 1], 4, 5)))
+    const ix = await run(lib.index)
+    const lazy = await run(Search.openIndexFile(join(root, "index.safetensors")))
+    expect(lazy.rows).toEqual(ix.rows)
+    for (const metric of ["per-token-average-cosine", "cosine-of-average"] as const) {
+      const q = (src: Search.IndexSource) =>
+        Effect.runPromise(
+          Effect.flatMap(Search.makeSearcher(src), (s) => s.query(metric, randomTensor([5], 3).data, 6)).pipe(
+            Effect.provide(ReferenceBackend.layer),
+          ),
+        )
+      expect(await q(lazy)).toEqual(await q(Search.inMemory(ix)))
+      expect((await run(lazy.load(metric))).data).toEqual(ix.vectors.get(metric)?.data)
+    }
+    writeFileSync(join(root, "broken.safetensors"), "nope")
+    const broken = await runR(Search.openIndexFile(join(root, "broken.safetensors")))
+    expect(Result.isFailure(broken) && broken.failure._tag).toBe("LibraryError")
   })
   it("top-k selection equals sorting", () => {
     fc.assert(

@@ -177,8 +177,7 @@ const retrieve = Command.make(
         syntheticPrompt(entries + 1, length, dim, new Float32Array(length * dim)),
       )
       const t1 = performance.now()
-      const bytes = yield* fs.readFile(file)
-      const ix = yield* Effect.fromResult(Search.decodeIndex(bytes, file))
+      const ix = yield* Search.openIndexFile(file)
       const searcher = yield* Search.makeSearcher(ix)
       yield* searcher.query("per-token-average-cosine", target, k)
       const openMs = performance.now() - t1

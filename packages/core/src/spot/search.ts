@@ -5,12 +5,12 @@
  * for every candidate are one matrix-vector product, run on the Backend (memory-bandwidth bound on
  * ONNX Runtime), then a top-k selection.
  */
-import { Effect, Result } from "effect"
+import { Effect, FileSystem, Result } from "effect"
 import type { Session } from "../backend.ts"
 import { Backend } from "../backend.ts"
 import { LibraryError } from "../errors.ts"
 import * as ir from "../ir.ts"
-import { decodeSafetensors, encodeSafetensors } from "../safetensors.ts"
+import { decodeSafetensors, encodeSafetensors, MAX_HEADER_BYTES } from "../safetensors.ts"
 import type { HostTensor } from "../tensor.ts"
 import type { CandidateRef } from "./retrieval.ts"
 import { cosineOfAverage, perTokenAverageCosine } from "./similarity.ts"
@@ -110,8 +110,95 @@ export const topKIndices = (scores: Float32Array, k: number, allowed?: (i: numbe
   return heap.sort((a, b) => (less(a, b) ? 1 : less(b, a) ? -1 : 0))
 }
 
+/** What a searcher scans: rows, and each metric's summary matrix, loaded when first needed. */
+export interface IndexSource {
+  readonly dModel: number
+  readonly rows: readonly IndexRow[]
+  readonly load: (metric: string) => Effect.Effect<HostTensor<"f32">, LibraryError>
+}
+
+export const inMemory = (ix: RetrievalIndex): IndexSource => ({
+  dModel: ix.dModel,
+  rows: ix.rows,
+  load: (metric) => {
+    const t = ix.vectors.get(metric)
+    return t
+      ? Effect.succeed(t)
+      : Effect.fail(new LibraryError({ library: "(index)", entry: "", message: `unknown metric ${metric}` }))
+  },
+})
+
+/**
+ * Opens an index file reading only its header; each metric's matrix is read (one contiguous range,
+ * straight into an aligned buffer) the first time a query needs it. A cold open of a 100,000-entry
+ * index therefore reads half of the file.
+ */
+export const openIndexFile = (file: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const bad = (message: string) => new LibraryError({ library: file, entry: "(index)", message })
+    const readAt = (position: number, length: number) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const f = yield* fs.open(file, { flag: "r" })
+          const buf = new Uint8Array(length)
+          let done = 0
+          while (done < length) {
+            const n = yield* f.read(buf.subarray(done), { position: BigInt(position + done) })
+            if (n === 0) break
+            done += n
+          }
+          return done === length ? buf : yield* Effect.fail(bad(`file ends before byte ${position + length}`))
+        }),
+      ).pipe(Effect.mapError((e) => (e instanceof LibraryError ? e : bad(e.message))))
+    const size = Number((yield* fs.stat(file).pipe(Effect.mapError((e) => bad(e.message)))).size)
+    const head = yield* readAt(0, 8)
+    const n = Number(new DataView(head.buffer).getBigUint64(0, true))
+    if (n > MAX_HEADER_BYTES || 8 + n > size) return yield* bad("header length out of range")
+    const headerBytes = yield* readAt(8, n)
+    const header = yield* Effect.try({
+      try: () =>
+        JSON.parse(new TextDecoder().decode(headerBytes)) as Record<
+          string,
+          { dtype: string; shape: number[]; data_offsets: [number, number] }
+        > & { __metadata__?: Record<string, string> },
+      catch: () => bad("header is not JSON"),
+    })
+    const meta = header.__metadata__ ?? {}
+    if (meta.format !== "spot-index/1") return yield* bad(`not a retrieval index (format ${meta.format})`)
+    const dModel = Number(meta.d_model)
+    const rows = yield* Effect.try({
+      try: () => JSON.parse(meta.rows ?? "[]") as IndexRow[],
+      catch: () => bad("rows metadata is not JSON"),
+    })
+    for (const m of INDEX_METRICS) {
+      const e = header[m.name]
+      if (!e || e.dtype !== "F32" || e.shape[0] !== rows.length || e.shape[1] !== dModel)
+        return yield* bad(`missing or mis-shaped ${m.name} vectors`)
+      if (e.data_offsets[1] - e.data_offsets[0] !== rows.length * dModel * 4 || 8 + n + e.data_offsets[1] > size)
+        return yield* bad(`${m.name}: byte range out of the file`)
+    }
+    const cache = new Map<string, HostTensor<"f32">>()
+    const source: IndexSource = {
+      dModel,
+      rows,
+      load: (metric) =>
+        Effect.gen(function* () {
+          const hit = cache.get(metric)
+          if (hit) return hit
+          const e = header[metric]
+          if (!e || metric === "__metadata__") return yield* bad(`unknown metric ${metric}`)
+          const bytes = yield* readAt(8 + n + e.data_offsets[0], e.data_offsets[1] - e.data_offsets[0])
+          const t: HostTensor<"f32"> = { dtype: "f32", shape: [rows.length, dModel], data: new Float32Array(bytes.buffer) }
+          cache.set(metric, t)
+          return t
+        }).pipe(Effect.provideService(FileSystem.FileSystem, fs)),
+    }
+    return source
+  })
+
 export interface Searcher {
-  readonly index: RetrievalIndex
+  readonly index: IndexSource
   /** Top-k rows for a target summary under `metric`, restricted to a model fingerprint and prompt length. */
   readonly query: (
     metric: IndexMetric,
@@ -125,7 +212,7 @@ export interface Searcher {
  * Scores on the current Backend: each metric's matrix-vector product is compiled on its first query
  * (so a cold open pays for one) and reused; the index stays bound, zero-copy.
  */
-export const makeSearcher = (ix: RetrievalIndex) =>
+export const makeSearcher = (ix: IndexSource) =>
   Effect.gen(function* () {
     const backend = yield* Backend
     const sessions = new Map<string, Session>()
@@ -133,8 +220,7 @@ export const makeSearcher = (ix: RetrievalIndex) =>
       Effect.gen(function* () {
         const hit = sessions.get(metric)
         if (hit) return hit
-        const vectors = ix.vectors.get(metric)
-        if (!vectors) return yield* new LibraryError({ library: "(index)", entry: "", message: `unknown metric ${metric}` })
+        const vectors = yield* ix.load(metric)
         const vecs = ir.input("vectors", [ix.rows.length, ix.dModel])
         const q = ir.input("q", [ix.dModel, 1])
         const s = yield* backend
