@@ -38,6 +38,38 @@ export const trainFlags = {
   json: Flag.Boolean("json").pipe(Flag.withDefault(false)),
 }
 
+/** The data side of a training run, from the flags both `train` and `tune-model` take. */
+export const dataSetup = (
+  f: {
+    batch: number
+    microBatch: number
+    maxSource: number
+    maxTarget: number
+    mixingCap: number
+    temperature: number
+    seed: number
+    maxEval: number
+    checkpointDir: string
+  },
+  model: import("@spot/core").T5Model,
+  tokenizer: import("@spot/core").Tokenizer,
+  trainSets: readonly import("@spot/core").Dataset[],
+  valid: import("@spot/core").Dataset,
+): Tuning.DataSetup => ({
+  model,
+  tokenizer,
+  train: trainSets,
+  valid,
+  batchSize: f.batch,
+  ...(f.microBatch > 0 ? { microBatch: f.microBatch } : {}),
+  maxSource: f.maxSource,
+  maxTarget: f.maxTarget,
+  mixing: { ...(f.mixingCap > 0 ? { cap: f.mixingCap } : {}), temperature: f.temperature },
+  seed: f.seed,
+  ...(f.maxEval > 0 ? { maxEvalExamples: f.maxEval } : {}),
+  checkpointDir: f.checkpointDir,
+})
+
 export const train = Command.make(
   "train",
   {
@@ -64,21 +96,7 @@ export const train = Command.make(
       const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid)
       const init = yield* initialPrompt(f.init, model, tokenizer, f.promptLength, f.seed, trainSets[0].candidates ?? [])
       const runner = yield* T5.makeRunner(model)
-      const setup = {
-        model,
-        tokenizer,
-        train: trainSets,
-        valid,
-        batchSize: f.batch,
-        ...(f.microBatch > 0 ? { microBatch: f.microBatch } : {}),
-        maxSource: f.maxSource,
-        maxTarget: f.maxTarget,
-        mixing: { ...(f.mixingCap > 0 ? { cap: f.mixingCap } : {}), temperature: f.temperature },
-        seed: f.seed,
-        ...(f.maxEval > 0 ? { maxEvalExamples: f.maxEval } : {}),
-        checkpointDir: f.checkpointDir,
-        meta: { init: f.init },
-      }
+      const setup = { ...dataSetup(f, model, tokenizer, trainSets, valid), meta: { init: f.init } }
       const { problem, truncated } = yield* Tuning.promptProblem(setup, runner, init)
       const runKey = Trainer.runKeyOf({
         fp: T5Checkpoint.fingerprint(model),

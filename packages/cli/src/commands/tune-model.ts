@@ -5,7 +5,7 @@ import { backendLayer } from "../backends.ts"
 import { loadModelAndTokenizer, loadSplits } from "../common.ts"
 import { printJson, printRecord } from "../output.ts"
 import { progressLayer } from "../progress.ts"
-import { trainFlags } from "./train.ts"
+import { dataSetup, trainFlags } from "./train.ts"
 
 export const tuneModel = Command.make(
   "tune-model",
@@ -22,23 +22,7 @@ export const tuneModel = Command.make(
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
       const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid)
       const runner = yield* T5.makeRunner(model, { feedWeights: true })
-      const { problem } = yield* Tuning.modelProblem(
-        {
-          model,
-          tokenizer,
-          train: trainSets,
-          valid,
-          batchSize: f.batch,
-          ...(f.microBatch > 0 ? { microBatch: f.microBatch } : {}),
-          maxSource: f.maxSource,
-          maxTarget: f.maxTarget,
-          mixing: { ...(f.mixingCap > 0 ? { cap: f.mixingCap } : {}), temperature: f.temperature },
-          seed: f.seed,
-          ...(f.maxEval > 0 ? { maxEvalExamples: f.maxEval } : {}),
-          checkpointDir: f.checkpointDir,
-        },
-        runner,
-      )
+      const { problem } = yield* Tuning.modelProblem(dataSetup(f, model, tokenizer, trainSets, valid), runner)
       const result = yield* Trainer.train(problem, {
         steps: f.steps,
         evalEvery: f.evalEvery,
