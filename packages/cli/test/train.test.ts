@@ -136,3 +136,37 @@ describe("spot train", () => {
     expect(existsSync(out)).toBe(false)
   })
 })
+
+describe("spot tune-model", () => {
+  it("trains every weight and writes a checkpoint folder that loads", async () => {
+    const out = join(dir, "tuned")
+    const r = await spot([
+      "tune-model",
+      "--model",
+      model,
+      "--train",
+      data.train,
+      "--valid",
+      data.valid,
+      "--steps",
+      "4",
+      "--batch",
+      "4",
+      "--eval-every",
+      "2",
+      "--checkpoint-dir",
+      join(dir, "tm"),
+      "--out",
+      out,
+      "--json",
+    ])
+    expect(r.stderr).toBe("")
+    expect(r.code).toBe(0)
+    expect(readdirSync(out).sort()).toEqual(["config.json", "model.safetensors"])
+    // the tuned checkpoint loads and evaluates (with the prompt trained above: same width)
+    const back = await spot(["eval", "--model", out, "--prompt", join(dir, "p1.safetensors"), "--data", data.valid, "--json"])
+    expect(back.stderr).toBe("")
+    expect(back.code).toBe(0)
+    expect(JSON.parse(back.stdout).accuracy).toBeGreaterThanOrEqual(0)
+  })
+})
