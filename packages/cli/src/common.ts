@@ -1,5 +1,15 @@
 /** Loading what the training commands share: model, tokenizer, datasets, prompt files. */
-import { Data, type Dataset, Init, InputError, Safetensors, type T5Model, type Tokenizer, Tokenizers } from "@spot/core"
+import {
+  Benchmarks,
+  Data,
+  type Dataset,
+  Init,
+  InputError,
+  Safetensors,
+  type T5Model,
+  type Tokenizer,
+  Tokenizers,
+} from "@spot/core"
 import { Effect, Result } from "effect"
 import { Flag } from "effect/cli"
 import { loadModel } from "./model.ts"
@@ -30,9 +40,34 @@ export const loadPlain = (file: string, name?: string) =>
     Data.inferClassification(ds),
   )
 
-/** Train files (comma-separated: a mixture) and a validation file sharing the first one's classes. */
-export const loadSplits = (trainFiles: string, validFile: string) =>
+/** A ready-made task definition: `glue/rte`, `superglue/cb`, … */
+export const taskDefinition = (spec: string) => {
+  const [bench, name] = spec.split("/")
+  const table = bench === "glue" ? Benchmarks.GLUE : bench === "superglue" ? Benchmarks.SUPERGLUE : undefined
+  const def = table?.[name ?? ""]
+  return def
+    ? Effect.succeed(def)
+    : Effect.fail(
+        new InputError({
+          field: "--task",
+          message: `unknown task ${spec}; known: ${[...Object.keys(Benchmarks.GLUE).map((k) => `glue/${k}`), ...Object.keys(Benchmarks.SUPERGLUE).map((k) => `superglue/${k}`)].join(", ")}`,
+        }),
+      )
+}
+
+/**
+ * Train files (comma-separated: a mixture) and a validation file sharing the first one's classes;
+ * with `task` (e.g. `glue/rte`), every file is read with that ready-made definition.
+ */
+export const loadSplits = (trainFiles: string, validFile: string, task = "") =>
   Effect.gen(function* () {
+    if (task !== "") {
+      const def = yield* taskDefinition(task)
+      const train: Dataset[] = []
+      for (const f of trainFiles.split(",").filter((x) => x !== "")) train.push(yield* Data.loadDataset(f, def))
+      if (train.length === 0) return yield* new InputError({ field: "--train", message: "no training file" })
+      return { train, valid: yield* Data.loadDataset(validFile, def) }
+    }
     const train: Dataset[] = []
     for (const f of trainFiles.split(",").filter((s) => s !== "")) train.push(yield* loadPlain(f))
     if (train.length === 0) return yield* new InputError({ field: "--train", message: "no training file" })

@@ -170,3 +170,53 @@ describe("spot tune-model", () => {
     expect(JSON.parse(back.stdout).accuracy).toBeGreaterThanOrEqual(0)
   })
 })
+
+describe("ready-made task definitions", () => {
+  it("spot train --task glue/rte reads Hugging Face records; an unknown task is a typed error", async () => {
+    const rte = join(dir, "rte.jsonl")
+    writeFileSync(
+      rte,
+      `${Array.from({ length: 12 }, (_, i) => JSON.stringify({ sentence1: `a cat ${i}`, sentence2: i % 2 ? "a dog" : "a cat", label: i % 2, idx: i })).join("\n")}\n`,
+    )
+    const base = [
+      "train",
+      "--model",
+      model,
+      "--train",
+      rte,
+      "--valid",
+      rte,
+      "--steps",
+      "2",
+      "--batch",
+      "4",
+      "--prompt-length",
+      "2",
+      "--eval-every",
+      "2",
+    ]
+    const ok = await spot([
+      ...base,
+      "--task",
+      "glue/rte",
+      "--checkpoint-dir",
+      join(dir, "ckrte"),
+      "--out",
+      join(dir, "rte.safetensors"),
+      "--json",
+    ])
+    expect(ok.stderr).toBe("")
+    expect(ok.code).toBe(0)
+    const bad = await spot([
+      ...base,
+      "--task",
+      "glue/nope",
+      "--checkpoint-dir",
+      join(dir, "ckrte2"),
+      "--out",
+      join(dir, "x.safetensors"),
+    ])
+    expect(bad.code).not.toBe(0)
+    expect(bad.stderr).toContain("unknown task glue/nope")
+  })
+})

@@ -1,6 +1,7 @@
 export * as Autodiff from "./autodiff.ts"
 export * from "./backend.ts"
 export * as Batching from "./data/batching.ts"
+export * as Benchmarks from "./data/benchmarks.ts"
 export type { Dataset, Example, TaskDef } from "./data/dataset.ts"
 export * as Data from "./data/dataset.ts"
 export type { Tokenizer } from "./data/tokenizer.ts"

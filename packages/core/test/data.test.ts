@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs"
-import { Batching, Data, Tokenizers } from "@spot/core"
+import { Batching, Benchmarks, Data, Tokenizers } from "@spot/core"
 import { Result } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
@@ -154,5 +154,34 @@ describe("batching and mixtures", () => {
     expect(b.labels.shape).toEqual([4, 8])
     expect(Array.from(b.labels.data.slice(0, 3))).toEqual([122 + 3, 1, -100])
     expect(Array.from(b.attentionMask.data.slice(8, 16))).toEqual([1, 1, 1, 0, 0, 0, 0, 0])
+  })
+})
+
+describe("GLUE and SuperGLUE definitions", () => {
+  it("render Hugging Face records text-to-text and reject unknown labels by line", () => {
+    const rec = { sentence1: "A man plays.", sentence2: "Someone plays.", label: 0 }
+    const ds = Result.getOrThrow(Data.makeDataset(Benchmarks.GLUE.rte, [[1, rec]], "rte.jsonl"))
+    expect(ds.examples[0]).toEqual({
+      input: "rte sentence1: A man plays. sentence2: Someone plays.",
+      target: "entailment",
+      label: 0,
+    })
+    expect(ds.candidates).toEqual(["entailment", "not_entailment"])
+    const bad = Data.makeDataset(Benchmarks.SUPERGLUE.cb, [[4, { premise: "p", hypothesis: "h", label: 7 }]], "cb.jsonl")
+    expect(Result.isFailure(bad) && bad.failure).toMatchObject({ _tag: "DataError", file: "cb.jsonl", line: 4, field: "label" })
+    const missing = Data.makeDataset(Benchmarks.GLUE.mrpc, [[2, { sentence1: "x", label: 1 }]], "mrpc.jsonl")
+    expect(Result.isFailure(missing) && missing.failure).toMatchObject({ line: 2, field: "sentence2" })
+    for (const t of [...Object.values(Benchmarks.GLUE), ...Object.values(Benchmarks.SUPERGLUE)])
+      expect(t.metrics.length).toBeGreaterThan(0)
+  })
+  it("benchmark averages: the mean of per-task means", () => {
+    expect(Benchmarks.taskScore({ f1: 0.9, accuracy: 0.8 })).toBeCloseTo(0.85)
+    expect(
+      Benchmarks.benchmarkScore({
+        mrpc: { f1: 0.9, accuracy: 0.8 },
+        rte: { accuracy: 0.7 },
+        stsb: { pearson: 0.6, spearman: 0.4 },
+      }),
+    ).toBeCloseTo((0.85 + 0.7 + 0.5) / 3)
   })
 })

@@ -10,6 +10,10 @@ export const trainFlags = {
   ...modelFlags,
   train: Flag.String("train").pipe(Flag.withDescription("JSONL/CSV/TSV training file; several comma-separated form a mixture")),
   valid: Flag.String("valid").pipe(Flag.withDescription("validation file")),
+  task: Flag.String("task").pipe(
+    Flag.withDefault(""),
+    Flag.withDescription("read the files with a ready-made definition (glue/rte, superglue/cb, …) instead of {input, target}"),
+  ),
   steps: Flag.Int("steps").pipe(Flag.withDefault(1000)),
   seed: Flag.Int("seed").pipe(Flag.withDefault(0)),
   batch: Flag.Int("batch").pipe(Flag.withDefault(32)),
@@ -93,7 +97,7 @@ export const train = Command.make(
       const path = yield* Path.Path
       const fs = yield* FileSystem.FileSystem
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
-      const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid)
+      const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid, f.task)
       const init = yield* initialPrompt(f.init, model, tokenizer, f.promptLength, f.seed, trainSets[0].candidates ?? [])
       const runner = yield* T5.makeRunner(model)
       const setup = { ...dataSetup(f, model, tokenizer, trainSets, valid), meta: { init: f.init } }
