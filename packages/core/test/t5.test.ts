@@ -401,3 +401,31 @@ describe("training-mode dropout", () => {
     expect(Math.abs(fd - gNorm)).toBeLessThan(2e-2 * gNorm + 1e-3)
   })
 })
+
+describe("beam search", () => {
+  it("with one beam is greedy decoding; wider beams return valid sequences no less likely on their first steps", () => {
+    fc.assert(
+      fc.property(smallConfig, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 1000 }), (c, B, seed) => {
+        const model = T5Presets.randomT5(c, seed)
+        const b = batchFor(c, B, 3, 2, seed)
+        const prompt = randomTensor([2, c.dModel], seed)
+        const runner = runS(T5.makeRunner(model))
+        const greedy = runS(T5.generateGreedy(runner, prompt, b.inputIds, b.attentionMask, 4))
+        const one = runS(T5.generateBeam(runner, prompt, b.inputIds, b.attentionMask, 4, 1))
+        expect(one.shape).toEqual(greedy.shape)
+        expect(Array.from(one.data)).toEqual(Array.from(greedy.data))
+        const wide = runS(T5.generateBeam(runner, prompt, b.inputIds, b.attentionMask, 1, 3))
+        // one new token: the best of 3 beams is the argmax, i.e. greedy's first token
+        const g1 = runS(T5.generateGreedy(runner, prompt, b.inputIds, b.attentionMask, 1))
+        expect(Array.from(wide.data)).toEqual(Array.from(g1.data))
+        const w = runS(T5.generateBeam(runner, prompt, b.inputIds, b.attentionMask, 4, 3))
+        const len = w.shape[1]
+        for (let i = 0; i < B; i++) {
+          expect(w.data[i * len]).toBe(c.decoderStartId)
+          for (let t = 1; t < len; t++) expect(w.data[i * len + t]).toBeLessThan(c.vocabSize)
+        }
+      }),
+      { numRuns: 15 },
+    )
+  })
+})

@@ -57,6 +57,7 @@ export const predict = Command.make(
       Flag.withDescription("comma-separated targets: rank classification instead of generation"),
     ),
     maxLength: Flag.Int("max-length").pipe(Flag.withDefault(32)),
+    beams: Flag.Int("beams").pipe(Flag.withDefault(1), Flag.withDescription("beam width for generation (1: greedy)")),
     out: Flag.String("out").pipe(
       Flag.optional,
       Flag.withDescription("write predictions as JSONL here (atomically) instead of stdout"),
@@ -75,7 +76,11 @@ export const predict = Command.make(
         ? { ...raw, candidates: cands, task: { ...raw.task, verbalizer: Object.fromEntries(cands.map((c) => [c, c])) } }
         : raw
       const runner = yield* T5.makeRunner(model)
-      const r = yield* Evaluate.evaluatePrompt(runner, tokenizer, prompt, ds, { batchSize: f.batch, maxTarget: f.maxLength })
+      const r = yield* Evaluate.evaluatePrompt(runner, tokenizer, prompt, ds, {
+        batchSize: f.batch,
+        maxTarget: f.maxLength,
+        beams: f.beams,
+      })
       const lines = `${ds.examples.map((e, i) => JSON.stringify({ input: e.input, prediction: r.predictions[i] })).join("\n")}\n`
       if (f.out._tag === "Some") {
         const fs = yield* FileSystem.FileSystem

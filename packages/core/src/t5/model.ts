@@ -293,3 +293,83 @@ export const stepFlops = (model: T5Model, shape: T5Shape): number => {
   const d = grad(g.loss, [g.prompt])
   return Result.isSuccess(d) ? matmulFlops([g.loss, ...d.success]) : Number.NaN
 }
+
+/**
+ * Beam search with `beams` hypotheses per example, ranked by total log-likelihood (no length
+ * penalty); finished hypotheses (EOS) keep their score. `beams = 1` is greedy decoding. Returns the
+ * best sequence per example, start token first, padded with pad ids, like `generateGreedy`.
+ */
+export const generateBeam = (
+  runner: T5Runner,
+  prompt: HostTensor,
+  inputIds: HostTensor,
+  attentionMask: HostTensor,
+  maxNewTokens: number,
+  beams: number,
+  weights?: ReadonlyMap<string, HostTensor<"f32">>,
+) =>
+  Effect.gen(function* () {
+    const c = runner.model.config
+    const B = inputIds.shape[0]
+    const S = inputIds.shape[1]
+    const K = Math.max(1, Math.floor(beams))
+    const T = maxNewTokens
+    const V = c.vocabSize
+    type Hyp = { tokens: number[]; logp: number; done: boolean }
+    let hyps: Hyp[][] = Array.from({ length: B }, () => [{ tokens: [c.decoderStartId], logp: 0, done: false }])
+    const ids = toI32(inputIds, "input_ids")
+    if (Result.isFailure(ids)) return yield* ids.failure
+    const mask = asF32Mask(attentionMask)
+    const rowsIds = new Int32Array(B * K * S)
+    const rowsMask = new Float32Array(B * K * S)
+    for (let b = 0; b < B; b++) {
+      for (let k = 0; k < K; k++) {
+        rowsIds.set(ids.success.data.subarray(b * S, (b + 1) * S), (b * K + k) * S)
+        rowsMask.set(mask.data.subarray(b * S, (b + 1) * S), (b * K + k) * S)
+      }
+    }
+    for (let step = 0; step < T; step++) {
+      if (hyps.every((hs) => hs.every((h) => h.done))) break
+      const labels = new Int32Array(B * K * T).fill(c.padId)
+      for (let b = 0; b < B; b++) {
+        for (let k = 0; k < K; k++) {
+          const h = hyps[b][Math.min(k, hyps[b].length - 1)]
+          for (let t = 1; t < h.tokens.length; t++) labels[(b * K + k) * T + t - 1] = h.tokens[t]
+        }
+      }
+      const { logits } = yield* runner.run(
+        prompt,
+        {
+          inputIds: { dtype: "i32", shape: [B * K, S], data: rowsIds },
+          attentionMask: { dtype: "f32", shape: [B * K, S], data: rowsMask },
+          labels: { dtype: "i32", shape: [B * K, T], data: labels },
+        },
+        ["logits"],
+        weights,
+      )
+      const data = (logits as HostTensor<"f32">).data
+      hyps = hyps.map((hs, b) => {
+        const next: Hyp[] = []
+        hs.forEach((h, k) => {
+          if (h.done) {
+            next.push({ ...h, tokens: [...h.tokens, c.padId] })
+            return
+          }
+          const off = ((b * K + k) * T + step) * V
+          let mx = Number.NEGATIVE_INFINITY
+          for (let v = 0; v < V; v++) mx = Math.max(mx, data[off + v])
+          let z = 0
+          for (let v = 0; v < V; v++) z += Math.exp(data[off + v] - mx)
+          const lz = mx + Math.log(z)
+          const order = Array.from({ length: V }, (_, v) => v).sort((x, y) => data[off + y] - data[off + x] || x - y)
+          for (const v of order.slice(0, K))
+            next.push({ tokens: [...h.tokens, v], logp: h.logp + data[off + v] - lz, done: v === c.eosId })
+        })
+        return next.sort((x, y) => y.logp - x.logp).slice(0, K)
+      })
+    }
+    const len = Math.max(...hyps.flatMap((hs) => hs.map((h) => h.tokens.length)))
+    const out = new Int32Array(B * len).fill(c.padId)
+    hyps.forEach((hs, b) => out.set(hs[0].tokens, b * len))
+    return { dtype: "i32", shape: [B, len], data: out } as HostTensor<"i32">
+  })

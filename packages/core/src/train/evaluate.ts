@@ -7,7 +7,7 @@ import { encodeDataset, makeBatch } from "../data/batching.ts"
 import type { Dataset } from "../data/dataset.ts"
 import type { Tokenizer } from "../data/tokenizer.ts"
 import type { T5Runner } from "../t5/model.ts"
-import { generateGreedy, rankScores } from "../t5/model.ts"
+import { generateBeam, generateGreedy, rankScores } from "../t5/model.ts"
 import type { HostTensor } from "../tensor.ts"
 import * as M from "./metrics.ts"
 
@@ -18,6 +18,8 @@ export interface EvalOptions {
   /** Length-normalise rank-classification scores. */
   readonly normalize?: boolean
   readonly maxExamples?: number
+  /** Beam width for generation (1: greedy). */
+  readonly beams?: number
   readonly weights?: ReadonlyMap<string, HostTensor<"f32">>
 }
 
@@ -85,7 +87,10 @@ export const evaluatePrompt = (runner: T5Runner, tok: Tokenizer, prompt: HostTen
           predictions.push(ds.candidates[best])
         }
       } else {
-        const gen = yield* generateGreedy(runner, prompt, batch.inputIds, batch.attentionMask, o.maxTarget ?? 64, o.weights)
+        const gen =
+          (o.beams ?? 1) > 1
+            ? yield* generateBeam(runner, prompt, batch.inputIds, batch.attentionMask, o.maxTarget ?? 64, o.beams ?? 1, o.weights)
+            : yield* generateGreedy(runner, prompt, batch.inputIds, batch.attentionMask, o.maxTarget ?? 64, o.weights)
         const len = gen.shape[1]
         for (let r = 0; r < chunk.length; r++)
           predictions.push(tok.decode(Array.from(gen.data.subarray(r * len + 1, (r + 1) * len))))
