@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs"
-import { Batching, Benchmarks, Data, Tokenizers } from "@spot/core"
+import { Batching, Benchmarks, Data, SentencePiece, Tokenizers } from "@spot/core"
 import { Result } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
@@ -183,5 +183,58 @@ describe("GLUE and SuperGLUE definitions", () => {
         stsb: { pearson: 0.6, spearman: 0.4 },
       }),
     ).toBeCloseTo((0.85 + 0.7 + 0.5) / 3)
+  })
+})
+
+describe("SentencePiece spiece.model", () => {
+  // protobuf writer for the test: field key, varint, length-delimited, fixed32
+  const varint = (n: number) => {
+    const out: number[] = []
+    while (n >= 0x80) {
+      out.push((n & 0x7f) | 0x80)
+      n = Math.floor(n / 128)
+    }
+    out.push(n)
+    return out
+  }
+  const ld = (no: number, bytes: number[]) => [...varint(no * 8 + 2), ...varint(bytes.length), ...bytes]
+  const f32 = (no: number, v: number) => {
+    const b = new Uint8Array(4)
+    new DataView(b.buffer).setFloat32(0, v, true)
+    return [...varint(no * 8 + 5), ...b]
+  }
+  const vint = (no: number, v: number) => [...varint(no * 8), ...varint(v)]
+  const utf8 = (s: string) => [...new TextEncoder().encode(s)]
+
+  it("a spiece.model with the fixture's vocabulary reproduces the fixture's ids", () => {
+    const dir = `${SHARED}/fixtures/t5-style-tokenizer`
+    const json = JSON.parse(readFileSync(`${dir}/tokenizer.json`, "utf8")) as { model: { vocab: [string, number][] } }
+    const pieces = json.model.vocab.flatMap(([p, score]) =>
+      ld(1, [...ld(1, utf8(p)), ...f32(2, score), ...vint(3, p === "<unk>" ? 2 : p === "<pad>" || p === "</s>" ? 3 : 1)]),
+    )
+    const trainer = ld(2, vint(3, 1))
+    const normalizer = ld(3, [...ld(1, utf8("identity")), ...vint(3, 1)])
+    const model = Uint8Array.from([...pieces, ...trainer, ...normalizer])
+    const tok = Result.getOrThrow(SentencePiece.fromSentencePiece(model, "spiece.model"))
+    const ref = JSON.parse(readFileSync(`${dir}/reference.json`, "utf8")) as {
+      cases: { text: string; ids: number[]; decoded: string }[]
+    }
+    for (const c of ref.cases) {
+      expect(tok.encode(c.text)).toEqual(c.ids)
+      expect(tok.decode(c.ids)).toBe(c.decoded)
+    }
+    expect(tok.eosId).toBe(1)
+  })
+  it("rejects non-Unigram models and garbage with typed errors", () => {
+    const bpe = Uint8Array.from([...ld(1, [...ld(1, utf8("a")), ...f32(2, 0)]), ...ld(2, vint(3, 2))])
+    const r = SentencePiece.fromSentencePiece(bpe, "bpe.model")
+    expect(Result.isFailure(r) && r.failure.message).toContain("not Unigram")
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), (b) => {
+        const x = SentencePiece.fromSentencePiece(b, "x.model")
+        if (Result.isFailure(x)) expect(x.failure._tag).toBe("InputError")
+      }),
+      { numRuns: 300 },
+    )
   })
 })

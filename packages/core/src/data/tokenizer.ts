@@ -6,6 +6,7 @@
 import { Tokenizer as HFTokenizer } from "@huggingface/tokenizers"
 import { Effect, FileSystem, Result } from "effect"
 import { InputError } from "../errors.ts"
+import { fromSentencePiece } from "./sentencepiece.ts"
 
 export interface Tokenizer {
   readonly kind: "byte" | "hf"
@@ -69,11 +70,15 @@ export const fromTokenizerJson = (
   })
 }
 
-/** `byte`, a `tokenizer.json` path (its `tokenizer_config.json` beside it is read when present). */
+/** `byte`, a `tokenizer.json` path (its `tokenizer_config.json` beside it is read when present), or a `spiece.model`. */
 export const loadTokenizer = (spec: string) =>
   Effect.gen(function* () {
     if (spec === "byte") return byteTokenizer
     const fs = yield* FileSystem.FileSystem
+    if (spec.endsWith(".model")) {
+      const bytes = yield* fs.readFile(spec).pipe(Effect.mapError((e) => new InputError({ field: spec, message: e.message })))
+      return yield* Effect.fromResult(fromSentencePiece(bytes, spec))
+    }
     const read = (file: string) =>
       fs.readFileString(file).pipe(
         Effect.mapError((e) => new InputError({ field: file, message: e.message })),
