@@ -370,6 +370,8 @@ export const generateBeam = (
     }
     const len = Math.max(...hyps.flatMap((hs) => hs.map((h) => h.tokens.length)))
     const out = new Int32Array(B * len).fill(c.padId)
-    hyps.forEach((hs, b) => out.set(hs[0].tokens, b * len))
+    hyps.forEach((hs, b) => {
+      out.set(hs[0].tokens, b * len)
+    })
     return { dtype: "i32", shape: [B, len], data: out } as HostTensor<"i32">
   })
