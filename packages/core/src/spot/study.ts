@@ -1,8 +1,8 @@
 /**
  * The transferability study (`spot study`): the grid sources × targets × seeds. Every source task is
- * prompt-tuned per seed (its best checkpoint is the source prompt, its early checkpoint the task
- * embedding); every target gets a baseline run from the shared init (its early checkpoint is the
- * target's task embedding) and one run initialised from each (source task, seed) candidate.
+ * prompt-tuned per seed (its best checkpoint is the source prompt); every target gets a baseline run
+ * from the shared init and one run initialised from each (source task, seed) candidate. Task
+ * embeddings of sources and targets come from `taskEmbedding`, as in `spot transfer` and the demo.
  *
  * Outputs: the relative-error-reduction matrix, the similarity matrix, per-target Pearson r with its
  * p-value between similarity and transfer gain, and the Table-3 summary (best of top-k for several
@@ -18,7 +18,7 @@ import type { HostTensor } from "../tensor.ts"
 import { relativeErrorReduction } from "../train/metrics.ts"
 import { report } from "../train/progress.ts"
 import type { Env, TuneOptions } from "./runner.ts"
-import { sharedInit, tunePrompt } from "./runner.ts"
+import { sharedInit, taskEmbedding, tunePrompt } from "./runner.ts"
 import type { Similarity } from "./similarity.ts"
 import { pearsonTest } from "./stats.ts"
 
@@ -95,7 +95,7 @@ export const DEFAULT_STUDY: Omit<StudyOptions, "similarity"> = {
   valid: 64,
   sourceSteps: 40,
   targetSteps: 12,
-  embeddingStep: 4,
+  embeddingStep: 10,
   tune: { batchSize: 16, lr: 0.1, evalEvery: 4, maxSource: 64, maxTarget: 8, promptLength: 20 },
   workers: 2,
   ks: [1, 3, 6, 9, 12, 15],
@@ -123,23 +123,30 @@ export const runStudy = (env: Env, o: StudyOptions, store: CellStore) =>
         yield* report({ kind: "info", message: `cell ${key}: ${c.score.toFixed(4)}` })
         return c
       })
-    const srcOpts: TuneOptions = { ...o.tune, steps: o.sourceSteps, embeddingStep: o.embeddingStep }
-    const tgtOpts: TuneOptions = { ...o.tune, steps: o.targetSteps, embeddingStep: o.embeddingStep }
+    const srcOpts: TuneOptions = { ...o.tune, steps: o.sourceSteps }
+    const tgtOpts: TuneOptions = { ...o.tune, steps: o.targetSteps }
+    const embOpts: TuneOptions = { ...o.tune, steps: o.embeddingStep }
     const init = (seed: number) => sharedInit(env, o.tune.promptLength, seed)
     const tuned = (train: Dataset, valid: Dataset, from: HostTensor<"f32">, seed: number, opts: TuneOptions) =>
-      Effect.map(tunePrompt(env, [train], valid, from, seed, opts), (r) => ({
-        score: r.bestScore,
-        prompt: r.best,
-        ...(r.early ? { embedding: r.early } : {}),
-      }))
+      Effect.map(tunePrompt(env, [train], valid, from, seed, opts), (r) => ({ score: r.bestScore, prompt: r.best }))
+    /** A tuned prompt and the task's embedding (sources and baselines need both). */
+    const tunedWithEmbedding = (train: Dataset, valid: Dataset, seed: number, opts: TuneOptions) =>
+      Effect.zipWith(
+        tuned(train, valid, init(seed), seed, opts),
+        taskEmbedding(env, [train], valid, seed, embOpts),
+        (c, embedding) => ({
+          ...c,
+          embedding,
+        }),
+      )
 
     // phase 1: source prompts and baselines, in parallel
     const srcKeys = o.sources.flatMap((s) => o.seeds.map((seed) => [s, seed] as const))
     const tgtKeys = o.targets.flatMap((t) => o.seeds.map((seed) => [t, seed] as const))
     const phase1 = yield* Effect.all(
       [
-        ...srcKeys.map(([s, seed]) => cell(`source/${s}/${seed}`, tuned(ds(s).train, ds(s).valid, init(seed), seed, srcOpts))),
-        ...tgtKeys.map(([t, seed]) => cell(`baseline/${t}/${seed}`, tuned(ds(t).train, ds(t).valid, init(seed), seed, tgtOpts))),
+        ...srcKeys.map(([s, seed]) => cell(`source/${s}/${seed}`, tunedWithEmbedding(ds(s).train, ds(s).valid, seed, srcOpts))),
+        ...tgtKeys.map(([t, seed]) => cell(`baseline/${t}/${seed}`, tunedWithEmbedding(ds(t).train, ds(t).valid, seed, tgtOpts))),
       ],
       { concurrency: "unbounded" },
     )
