@@ -10,12 +10,13 @@ const lib = (name: string) =>
     sourcemap: true,
     clean: true,
     target: "es2022",
-    external: [/^@spot\//, "effect", /^effect\//, "onnxruntime-node", "onnxruntime-common", "onnx-proto"],
+    external: [/^@spot\//, "effect", /^effect\//, "onnxruntime-node", "onnxruntime-common", "onnx-proto", "webgpu"],
   })
 
 export default [
   lib("core"),
   lib("backend-cuda"),
+  lib("backend-webgpu"),
   defineConfig({
     entry: { main: "packages/cli/src/main.ts" },
     outDir: "packages/cli/dist",
@@ -24,6 +25,6 @@ export default [
     clean: true,
     target: "node20",
     banner: { js: "#!/usr/bin/env node" },
-    external: [/^@spot\//, "effect", /^effect\//, /^@effect\//, "onnxruntime-node", "onnxruntime-common", "onnx-proto"],
+    external: [/^@spot\//, "effect", /^effect\//, /^@effect\//, "onnxruntime-node", "onnxruntime-common", "onnx-proto", "webgpu"],
   }),
 ]

@@ -8,6 +8,7 @@ export default defineConfig({
     alias: {
       "@spot/core": src("core"),
       "@spot/backend-cuda": src("backend-cuda"),
+      "@spot/backend-webgpu": src("backend-webgpu"),
     },
   },
   test: {

@@ -1,12 +1,14 @@
 /**
  * Loss and prompt gradient of a T5 checkpoint, on whichever backend the environment offers:
- * ONNX Runtime when it loads, the reference interpreter otherwise (Layer fallback).
+ * WebGPU when an adapter exists, else ONNX Runtime when it loads, else the reference interpreter
+ * (Layer fallbacks: the program itself only asks for the `Backend` service).
  *
- *   npx vite-node examples/swap-backends.ts   # or: bun examples/swap-backends.ts
+ *   bun examples/swap-backends.ts   # or: deno run -A examples/swap-backends.ts
  */
 import { NodeServices } from "@effect/platform-node"
 import { OnnxBackend } from "@spot/backend-cuda"
-import { ReferenceBackend, T5, T5Checkpoint, Tensor } from "@spot/core"
+import { WebGpuBackend } from "@spot/backend-webgpu"
+import { Backend, ReferenceBackend, T5, T5Checkpoint, Tensor } from "@spot/core"
 import { Console, Effect, Layer } from "effect"
 
 const dir = process.argv[2] ?? "../shared/fixtures/hf-t5-parity/t5v1_1-untied-tiny/model"
@@ -25,8 +27,12 @@ const program = Effect.gen(function* () {
     labels: Tensor.i32([1, 2], [7, 1]),
   }
   const out = yield* runner.run(prompt, batch, ["loss", "promptGrad"])
-  yield* Console.log(`loss ${out.loss?.data[0]}, |grad| ${Math.hypot(...(out.promptGrad?.data ?? []))}`)
+  const { name } = yield* Backend
+  yield* Console.log(`${name}: loss ${out.loss?.data[0]}, |grad| ${Math.hypot(...(out.promptGrad?.data ?? []))}`)
 })
 
-const backend = OnnxBackend.layer({ provider: "cpu" }).pipe(Layer.catchCause(() => ReferenceBackend.layer))
+const backend = WebGpuBackend.layer().pipe(
+  Layer.catchCause(() => OnnxBackend.layer({ provider: "cpu" })),
+  Layer.catchCause(() => ReferenceBackend.layer),
+)
 Effect.runPromise(program.pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, backend))))

@@ -1,7 +1,8 @@
 /** Backend selection for the CLI: flags → a Layer providing the core `Backend` service. */
 import { OnnxBackend, type OnnxBackendShape } from "@spot/backend-cuda"
-import { Backend, BackendUnavailable, ReferenceBackend } from "@spot/core"
-import { Effect, Layer } from "effect"
+import { DEFAULT_TILES, type Tiles, WebGpuBackend, type WebGpuBackendShape } from "@spot/backend-webgpu"
+import { Backend, type BackendUnavailable, ReferenceBackend } from "@spot/core"
+import { Effect, type Layer } from "effect"
 import { Flag } from "effect/cli"
 
 export const BACKENDS = ["onnx", "reference", "webgpu"] as const
@@ -30,17 +31,28 @@ export interface BackendChoice {
   readonly threads: number
 }
 
-export const backendLayer = (c: BackendChoice): Layer.Layer<Backend, BackendUnavailable> => {
+/** `--tile BMxBNxBK:TMxTN` for the WebGPU matmul's big tiling (benchmarks only). */
+export const parseTile = (spec: string): Tiles | undefined => {
+  const m = /^(\d+)x(\d+)x(\d+):(\d+)x(\d+)$/.exec(spec)
+  if (!m) return undefined
+  const [bm, bn, bk, tm, tn] = m.slice(1).map(Number)
+  return { ...DEFAULT_TILES, big: { bm, bn, bk, tm, tn } }
+}
+
+export const backendLayer = (
+  c: BackendChoice,
+  webgpu: { tiles?: Tiles | undefined; profile?: boolean } = {},
+): Layer.Layer<Backend, BackendUnavailable> => {
   switch (c.backend) {
     case "reference":
       return ReferenceBackend.layer
     case "onnx":
       return OnnxBackend.layer({ provider: c.provider, ...(c.threads > 0 ? { threads: c.threads } : {}) })
     case "webgpu":
-      return Layer.effect(
-        Backend,
-        Effect.fail(new BackendUnavailable({ backend: "webgpu", message: "the WGSL backend is not built yet (issue 7)" })),
-      )
+      return WebGpuBackend.layer({
+        ...(webgpu.tiles ? { tiles: webgpu.tiles } : {}),
+        ...(webgpu.profile ? { profile: true } : {}),
+      })
   }
 }
 
@@ -48,4 +60,5 @@ export const backendLayer = (c: BackendChoice): Layer.Layer<Backend, BackendUnav
 export const describeBackend = Effect.map(Effect.service(Backend), (b) => ({
   backend: b.name,
   ...("providerReport" in b ? { provider: (b as OnnxBackendShape).providerReport } : {}),
+  ...("adapter" in b ? { adapter: (b as WebGpuBackendShape).adapter } : {}),
 }))

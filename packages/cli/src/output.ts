@@ -3,14 +3,21 @@ import { Console, Effect } from "effect"
 
 export const printJson = (value: unknown) => Console.log(JSON.stringify(value))
 
-const fmt = (v: unknown) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toExponential(3)) : String(v))
+const fmt = (v: unknown): string =>
+  typeof v === "number"
+    ? Number.isInteger(v)
+      ? String(v)
+      : v.toExponential(3)
+    : typeof v === "object" && v !== null
+      ? JSON.stringify(v)
+      : String(v)
 
 /** A two-column table of a flat record. */
 export const printRecord = (title: string, rec: Record<string, unknown>) =>
   Effect.gen(function* () {
     yield* Console.log(title)
     const w = Math.max(...Object.keys(rec).map((k) => k.length))
-    for (const [k, v] of Object.entries(rec)) yield* Console.log(`  ${k.padEnd(w)}  ${fmt(v)}`)
+    for (const [k, v] of Object.entries(rec)) if (v !== undefined) yield* Console.log(`  ${k.padEnd(w)}  ${fmt(v)}`)
   })
 
 /** One line describing a typed error: its tag and the file/field/op fields it carries. */

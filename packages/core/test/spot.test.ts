@@ -7,7 +7,7 @@ import { type HostTensor, Init, Retrieval, Similarity } from "@spot/core"
 import { Result } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { library, model, query, strategyLaws } from "./laws.ts"
+import { library, query, strategyLaws } from "./laws.ts"
 
 const RUNS = { numRuns: 200 }
 // hundredths in [-4, 4]: no denormals, whose underflow under scaling would turn a token into zero

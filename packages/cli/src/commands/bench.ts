@@ -1,11 +1,16 @@
+import type { WebGpuBackendShape } from "@spot/backend-webgpu"
 import { Backend, IR, Safetensors, Search, Similarity, T5, type T5Model } from "@spot/core"
-import { Effect, FileSystem, Path } from "effect"
+import { Console, Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
-import { backendFlags, backendLayer, describeBackend } from "../backends.ts"
+import { backendFlags, backendLayer, describeBackend, parseTile } from "../backends.ts"
 import { loadModel } from "../model.ts"
 import { printJson, printRecord } from "../output.ts"
 
 const json = Flag.Boolean("json").pipe(Flag.withDefault(false))
+const tile = Flag.String("tile").pipe(
+  Flag.withDefault(""),
+  Flag.withDescription("webgpu only: the big matmul tiling as BMxBNxBK:TMxTN (default 128x128x8:8x8)"),
+)
 const peakRssMb = () => process.resourceUsage().maxRSS / 1024
 
 /** Median of `iters` timed runs after `warmup` untimed ones, in ms. */
@@ -32,31 +37,43 @@ const random = (n: number, seed: number) => {
   return a
 }
 
-/** GFLOP/s of one n×n×n matmul on the current backend. */
-export const matmulGflops = (n: number, iters = 5) =>
+/**
+ * GFLOP/s of n×n×n matmuls on the current backend: `reps` chained products of resident operands
+ * (bound once, as weights are), reduced to one scalar, so that a device backend is timed on its
+ * kernels rather than on host transfers.
+ */
+export const matmulGflops = (n: number, iters = 5, reps = 4) =>
   Effect.gen(function* () {
     const backend = yield* Backend
     const a = IR.input("a", [n, n])
     const b = IR.input("b", [n, n])
-    const session = yield* backend.compile({ outputs: { c: IR.matmul(a, b) } }, new Map())
-    const feeds = {
-      a: { dtype: "f32", shape: [n, n], data: random(n * n, 1) },
-      b: { dtype: "f32", shape: [n, n], data: random(n * n, 2) },
-    } as const
-    const ms = yield* timeIt(session.run(feeds), 2, iters)
+    let c = IR.matmul(a, b)
+    for (let r = 1; r < reps; r++) c = IR.matmul(IR.mul(c, 1 / n), b)
+    const weights = new Map([
+      ["a", { dtype: "f32", shape: [n, n], data: random(n * n, 1) } as const],
+      ["b", { dtype: "f32", shape: [n, n], data: random(n * n, 2) } as const],
+    ])
+    const session = yield* backend.compile({ outputs: { s: IR.sum(c) } }, weights)
+    const ms = yield* timeIt(session.run({}), 2, iters)
     yield* session.dispose
-    return { n, ms, gflops: (2 * n ** 3) / (ms * 1e6) }
+    return { n, reps, ms, gflops: (reps * 2 * n ** 3) / (ms * 1e6) }
   })
 
 const matmul = Command.make(
   "matmul",
-  { n: Flag.Int("n").pipe(Flag.withDefault(1024)), ...backendFlags, json },
-  ({ n, json, ...choice }) =>
+  {
+    n: Flag.Int("n").pipe(Flag.withDefault(1024)),
+    reps: Flag.Int("reps").pipe(Flag.withDefault(4), Flag.withDescription("chained products per timed run")),
+    tile,
+    ...backendFlags,
+    json,
+  },
+  ({ n, reps, tile, json, ...choice }) =>
     Effect.gen(function* () {
       const info = yield* describeBackend
-      const r = { ...(yield* matmulGflops(n)), ...info }
-      yield* json ? printJson(r) : printRecord(`matmul ${n}³ on ${info.backend}`, { ms: r.ms, gflops: r.gflops })
-    }).pipe(Effect.provide(backendLayer(choice))),
+      const r = { ...(yield* matmulGflops(n, 5, reps)), ...info }
+      yield* json ? printJson(r) : printRecord(`matmul ${n}³ ×${reps} on ${info.backend}`, { ms: r.ms, gflops: r.gflops })
+    }).pipe(Effect.provide(backendLayer(choice, { tiles: parseTile(tile) }))),
 ).pipe(Command.withDescription("Practical matmul peak (GFLOP/s) of a backend."))
 
 /** One prompt-tuning step (loss + prompt gradient) at a given shape. */
@@ -104,10 +121,15 @@ const step = Command.make(
       Flag.withDefault(1024),
       Flag.withDescription("also measure an n³ matmul in the same run (0: skip)"),
     ),
+    tile,
+    profile: Flag.Boolean("profile").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("webgpu only: time each op (dispatches run one by one) and print the slowest"),
+    ),
     ...backendFlags,
     json,
   },
-  ({ model: spec, batch, src, prompt, tgt, iters, matmul: mm, json, ...choice }) =>
+  ({ model: spec, batch, src, prompt, tgt, iters, matmul: mm, tile, profile, json, ...choice }) =>
     Effect.gen(function* () {
       const info = yield* describeBackend
       const ref = mm > 0 ? yield* matmulGflops(mm) : undefined
@@ -124,8 +146,16 @@ const step = Command.make(
         peak_rss_mb: peakRssMb(),
         ...info,
       }
-      yield* json ? printJson(out) : printRecord(`prompt-tuning step on ${info.backend}`, { ...out, provider: undefined })
-    }).pipe(Effect.provide(backendLayer(choice))),
+      const backend = yield* Backend
+      const ops = profile && "profile" in backend ? (backend as WebGpuBackendShape).profile().slice(0, 15) : undefined
+      yield* json
+        ? printJson(ops ? { ...out, profile: ops } : out)
+        : printRecord(`prompt-tuning step on ${info.backend}`, { ...out, provider: undefined })
+      if (ops && !json) {
+        yield* Console.log("slowest ops (ms over every timed run, dispatches):")
+        for (const r of ops) yield* Console.log(`  ${r.op.padEnd(28)} ${r.ms.toFixed(1).padStart(9)}  ${r.dispatches}`)
+      }
+    }).pipe(Effect.provide(backendLayer(choice, { tiles: parseTile(tile), profile }))),
 ).pipe(Command.withDescription("Time one prompt-tuning step (forward + prompt gradient)."))
 
 /** Synthetic task embedding i: smooth random-ish values, each a function of (i, position). */

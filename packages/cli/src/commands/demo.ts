@@ -18,6 +18,10 @@ export const demo = Command.make(
     seeds: Flag.String("seeds").pipe(Flag.withDefault("0,1")),
     targetSteps: Flag.Int("target-steps").pipe(Flag.withDefault(Demo.DEFAULT_DEMO.targetSteps)),
     sourceSteps: Flag.Int("source-steps").pipe(Flag.withDefault(Demo.DEFAULT_DEMO.sourceSteps)),
+    mixture: Flag.String("mixture").pipe(
+      Flag.withDefault(Demo.DEFAULT_DEMO.mixture.join(",")),
+      Flag.withDescription("source tasks mixed for the generic SPoT prompt (comma-separated)"),
+    ),
     ...backendFlags,
     json: Flag.Boolean("json").pipe(Flag.withDefault(false)),
   },
@@ -35,6 +39,7 @@ export const demo = Command.make(
         seeds: f.seeds.split(",").map(Number),
         targetSteps: f.targetSteps,
         sourceSteps: f.sourceSteps,
+        mixture: f.mixture.split(",").filter((m) => m.length > 0),
       }
       const report = yield* Demo.runDemo({ model, tokenizer: Tokenizers.byteTokenizer, runner }, options).pipe(
         Effect.provide(DirectoryLibrary.layer(libDir)),

@@ -67,7 +67,7 @@ export const decodeIndex = (bytes: Uint8Array, file: string): Result.Result<Retr
   }
   for (const m of INDEX_METRICS) {
     const t = tensors.get(m.name)
-    if (!t || t.dtype !== "f32" || t.shape[0] !== rows.length || t.shape[1] !== dModel)
+    if (t?.dtype !== "f32" || t.shape[0] !== rows.length || t.shape[1] !== dModel)
       return Result.fail(bad(`missing or mis-shaped ${m.name} vectors`))
   }
   return Result.succeed({ dModel, rows, vectors: tensors as Map<string, HostTensor<"f32">> })
@@ -173,7 +173,7 @@ export const openIndexFile = (file: string) =>
     })
     for (const m of INDEX_METRICS) {
       const e = header[m.name]
-      if (!e || e.dtype !== "F32" || e.shape[0] !== rows.length || e.shape[1] !== dModel)
+      if (e?.dtype !== "F32" || e.shape[0] !== rows.length || e.shape[1] !== dModel)
         return yield* bad(`missing or mis-shaped ${m.name} vectors`)
       if (e.data_offsets[1] - e.data_offsets[0] !== rows.length * dModel * 4 || 8 + n + e.data_offsets[1] > size)
         return yield* bad(`${m.name}: byte range out of the file`)

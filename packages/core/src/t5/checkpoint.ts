@@ -3,7 +3,7 @@
  * `model.safetensors.index.json`. Every weight the graph reads is checked for presence and shape.
  */
 import { Effect, FileSystem, Path, Result } from "effect"
-import { CheckpointError, ConfigError } from "../errors.ts"
+import { CheckpointError, ConfigError, type SafetensorsError } from "../errors.ts"
 import { decodeSafetensors } from "../safetensors.ts"
 import type { HostTensor } from "../tensor.ts"
 import { sameShape, showShape } from "../tensor.ts"
@@ -71,6 +71,25 @@ const readJson = (fs: FileSystem.FileSystem, file: string) =>
   )
 
 /** Loads a checkpoint folder. */
+/**
+ * A model from bytes already in memory — `config.json` (parsed) and one `model.safetensors` — for
+ * runtimes without a file system (browsers) or with their own (fetch, object stores).
+ */
+export const modelFromBytes = (
+  configJson: unknown,
+  safetensors: Uint8Array,
+  source = "<memory>",
+): Result.Result<T5Model, ConfigError | CheckpointError | SafetensorsError> =>
+  Result.flatMap(decodeConfig(configJson, `${source}/config.json`), (config) =>
+    Result.flatMap(decodeSafetensors(safetensors, `${source}/model.safetensors`), (file) =>
+      Result.map(validateWeights(config, file.tensors, `${source}/model.safetensors`), (checked) => ({
+        config: checked.config,
+        weights: checked.weights,
+        source,
+      })),
+    ),
+  )
+
 export const loadCheckpoint = (dir: string) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem

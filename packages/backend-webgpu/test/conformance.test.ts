@@ -1,0 +1,9 @@
+import { requestDevice, WebGpuBackend } from "@spot/backend-webgpu"
+import { Effect } from "effect"
+import { conformanceSuite } from "../../core/test/conformance.ts"
+import { useSoftwareAdapter } from "./adapter.ts"
+
+useSoftwareAdapter()
+// one device for the whole file: pipelines and weights are cached per device
+const device = await Effect.runPromise(requestDevice())
+conformanceSuite("webgpu", WebGpuBackend.layer({ device }))
