@@ -11,10 +11,11 @@ export const ROOT = fileURLToPath(new URL("../../..", import.meta.url))
 export const CLI = join(ROOT, "packages/cli/dist/main.js")
 
 /** Runs the built CLI; resolves with exit code, stdout and stderr. */
-export const spot = (args: string[], timeoutMs = 300_000) =>
+export const spot = (args: string[], timeoutMs = 300_000, env: Record<string, string> = {}) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
     if (!existsSync(CLI)) reject(new Error(`${CLI} is missing: run npm run build first`))
-    execFile("node", [CLI, ...args], { cwd: ROOT, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
+    const options = { cwd: ROOT, timeout: timeoutMs, maxBuffer: 64 << 20, env: { ...process.env, ...env } }
+    execFile("node", [CLI, ...args], options, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     )
   })

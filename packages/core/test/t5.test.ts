@@ -292,6 +292,19 @@ describe("checkpoint loading", () => {
     for (const [k, v] of single.weights) expect(sharded.weights.get(k)?.data).toEqual(v.data)
   })
 
+  it("a model from bytes in memory equals the loaded folder; bad bytes name the source and field", async () => {
+    const config = JSON.parse(readFileSync(`${src}/model/config.json`, "utf8"))
+    const bytes = new Uint8Array(readFileSync(`${src}/model/model.safetensors`))
+    const fromBytes = Result.getOrThrow(T5Checkpoint.modelFromBytes(config, bytes, "mem"))
+    const loaded = Result.getOrThrow(await load(`${src}/model`))
+    expect(fromBytes.config).toEqual(loaded.config)
+    for (const [k, v] of loaded.weights) expect(fromBytes.weights.get(k)?.data).toEqual(v.data)
+    const corrupt = T5Checkpoint.modelFromBytes(config, bytes.slice(0, 20), "mem")
+    expect(Result.isFailure(corrupt) && corrupt.failure).toMatchObject({ _tag: "SafetensorsError", file: "mem/model.safetensors" })
+    const badConfig = T5Checkpoint.modelFromBytes({ ...config, d_model: "wide" }, bytes, "mem")
+    expect(Result.isFailure(badConfig) && badConfig.failure).toMatchObject({ _tag: "ConfigError", file: "mem/config.json" })
+  })
+
   it("names the file and tensor that is missing or mis-shaped", async () => {
     const all = fixtureTensors()
     const write = (mutate: (m: Map<string, HostTensor>) => void) => {
