@@ -211,6 +211,8 @@ export interface MatmulTile {
   readonly bk: number
   readonly tm: number
   readonly tn: number
+  /** Two shared buffers per operand: the next k-tile is stored while this one is multiplied (one barrier per step). */
+  readonly double?: boolean
 }
 /** 128×128 tiles, 8×8 outputs per thread (256 threads), k-steps of 8 (measured best on an H200). */
 export const BIG_TILE: MatmulTile = { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 }
@@ -279,11 +281,16 @@ export const matmulKernel = (t: MatmulTile): Kernel => {
     }
     return f.join("\n")
   }
-  const put: string[] = []
-  for (let i = 0; i < perA; i++) put.push(`    As[aS${i} / 4u][aS${i} % 4u] = ra${i};`)
-  for (let i = 0; i < perB; i++) put.push(`    Bs[bS${i} / 4u][bS${i} % 4u] = rb${i};`)
-  for (let i = 0; i < rm; i++) L.push(`      let a${i} = As[(k * ${sa}u + ${i * (bm / rm)}u) / 4u + ty];`)
-  for (let j = 0; j < rn; j++) L.push(`      let b${j} = Bs[(k * ${sb}u + ${j * (bn / rn)}u) / 4u + tx];`)
+  const halfA = (bk * sa) / 4 // vec4s per A buffer
+  const halfB = (bk * sb) / 4
+  const put = (offA: string, offB: string) => {
+    const out: string[] = []
+    for (let i = 0; i < perA; i++) out.push(`    As[${offA} + aS${i} / 4u][aS${i} % 4u] = ra${i};`)
+    for (let i = 0; i < perB; i++) out.push(`    Bs[${offB} + bS${i} / 4u][bS${i} % 4u] = rb${i};`)
+    return out.join("\n")
+  }
+  for (let i = 0; i < rm; i++) L.push(`      let a${i} = As[ca + (k * ${sa}u + ${i * (bm / rm)}u) / 4u + ty];`)
+  for (let j = 0; j < rn; j++) L.push(`      let b${j} = Bs[cb + (k * ${sb}u + ${j * (bn / rn)}u) / 4u + tx];`)
   const decl: string[] = []
   const store: string[] = []
   for (let i = 0; i < rm; i++) {
@@ -297,11 +304,43 @@ export const matmulKernel = (t: MatmulTile): Kernel => {
       }
     }
   }
+  const singleLoop = `  let ca = 0u;
+  let cb = 0u;
+  for (var k0 = 0u; k0 < K; k0 += ${bk}u) {
+${put("0u", "0u")}
+    workgroupBarrier();
+    let kn = k0 + ${bk}u;
+    if (kn < K) {
+${fetch("kn")}
+    }
+    for (var k = 0u; k < ${bk}u; k++) {
+${L.join("\n")}
+    }
+    workgroupBarrier();
+  }`
+  const doubleLoop = `${put("0u", "0u")}
+  workgroupBarrier();
+  for (var k0 = 0u; k0 < K; k0 += ${bk}u) {
+    let cur = (k0 / ${bk}u) & 1u;
+    let ca = cur * ${halfA}u;
+    let cb = cur * ${halfB}u;
+    let kn = k0 + ${bk}u;
+    if (kn < K) {
+${fetch("kn")}
+    }
+    for (var k = 0u; k < ${bk}u; k++) {
+${L.join("\n")}
+    }
+    if (kn < K) {
+${put(`(1u - cur) * ${halfA}u`, `(1u - cur) * ${halfB}u`)}
+    }
+    workgroupBarrier();
+  }`
   const source = `${header}@group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
-var<workgroup> As: array<vec4<f32>, ${(bk * sa) / 4}>;
-var<workgroup> Bs: array<vec4<f32>, ${(bk * sb) / 4}>;
+var<workgroup> As: array<vec4<f32>, ${t.double ? 2 * halfA : halfA}>;
+var<workgroup> Bs: array<vec4<f32>, ${t.double ? 2 * halfB : halfB}>;
 fn store(m: u32, n: u32, v: vec4<f32>, cBase: u32, M: u32, N: u32) {
   if (m >= M) { return; }
   let r = cBase + m * N;
@@ -348,18 +387,7 @@ ${decl.join("\n")}
     let k0 = 0u;
 ${fetch("k0")}
   }
-  for (var k0 = 0u; k0 < K; k0 += ${bk}u) {
-${put.join("\n")}
-    workgroupBarrier();
-    let kn = k0 + ${bk}u;
-    if (kn < K) {
-${fetch("kn")}
-    }
-    for (var k = 0u; k < ${bk}u; k++) {
-${L.join("\n")}
-    }
-    workgroupBarrier();
-  }
+${t.double ? doubleLoop : singleLoop}
 ${store.join("\n")}
 }
 `

@@ -31,12 +31,13 @@ export interface BackendChoice {
   readonly threads: number
 }
 
-/** `--tile BMxBNxBK:TMxTN` for the WebGPU matmul's big tiling (benchmarks only). */
+/** `--tile BMxBNxBK:TMxTN[:single|:double]` for the WebGPU matmul's big tiling (benchmarks only). */
 export const parseTile = (spec: string): Tiles | undefined => {
-  const m = /^(\d+)x(\d+)x(\d+):(\d+)x(\d+)$/.exec(spec)
+  const m = /^(\d+)x(\d+)x(\d+):(\d+)x(\d+)(?::(single|double))?$/.exec(spec)
   if (!m) return undefined
-  const [bm, bn, bk, tm, tn] = m.slice(1).map(Number)
-  return { ...DEFAULT_TILES, big: { bm, bn, bk, tm, tn } }
+  const [bm, bn, bk, tm, tn] = m.slice(1, 6).map(Number)
+  const double = m[6] === undefined ? DEFAULT_TILES.big.double === true : m[6] === "double"
+  return { ...DEFAULT_TILES, big: { bm, bn, bk, tm, tn, double } }
 }
 
 export const backendLayer = (
