@@ -1,6 +1,6 @@
 /**
  * Regenerates the example's bundled library (library.json): source prompts and task embeddings of
- * three generated tasks on the shipped micro T5, trained on ONNX Runtime (CPU). Run through
+ * the demo's three source tasks on the shipped micro T5, trained on ONNX Runtime (CPU). Run through
  * `node examples/browser/build.mjs --library` (about a minute on 2 cores).
  */
 import { NodeServices } from "@effect/platform-node"
@@ -10,7 +10,8 @@ import { Console, Effect, Layer } from "effect"
 import { encodeLibrary } from "./library.ts"
 
 const [modelDir = "models/micro-t5", out = "examples/browser/library.json"] = process.argv.slice(2)
-export const SOURCES = ["movie-sentiment", "animal-topic", "short-long"]
+/** The demo's sources: one per target family. */
+export const SOURCES = Demo.DEFAULT_DEMO.sources
 export const EMBEDDING_STEPS = 10
 const SOURCE_STEPS = 60
 

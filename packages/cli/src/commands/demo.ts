@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url"
-import { Demo, DirectoryLibrary, Safetensors, T5, Tokenizers } from "@spot/core"
+import { Demo, DirectoryLibrary, InputError, Safetensors, T5, Tokenizers } from "@spot/core"
 import { Console, Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer, describeBackend } from "../backends.ts"
@@ -40,6 +40,13 @@ export const demo = Command.make(
         targetSteps: f.targetSteps,
         sourceSteps: f.sourceSteps,
         mixture: f.mixture.split(",").filter((m) => m.length > 0),
+      }
+      const unknown = options.mixture.filter((m) => !options.sources.includes(m))
+      if (unknown.length > 0 || options.mixture.length === 0) {
+        return yield* new InputError({
+          field: "--mixture",
+          message: `the generic SPoT mixture must be a non-empty subset of the sources (${options.sources.join(", ")}); got ${unknown.join(", ") || "nothing"}`,
+        })
       }
       const report = yield* Demo.runDemo({ model, tokenizer: Tokenizers.byteTokenizer, runner }, options).pipe(
         Effect.provide(DirectoryLibrary.layer(libDir)),

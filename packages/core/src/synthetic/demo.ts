@@ -35,8 +35,8 @@ export interface DemoOptions {
 }
 
 export const DEFAULT_DEMO: DemoOptions = {
-  sources: ["movie-sentiment", "animal-topic", "short-long"],
-  mixture: ["movie-sentiment", "animal-topic"],
+  sources: ["movie-sentiment", "animal-topic", "pair-overlap"],
+  mixture: ["movie-sentiment", "animal-topic", "pair-overlap"],
   targets: ["food-sentiment", "post-mood", "color-topic", "word-overlap"],
   seeds: [0, 1],
   train: 256,

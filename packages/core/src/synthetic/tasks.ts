@@ -126,6 +126,16 @@ export const SUITE: readonly SyntheticTask[] = [
   },
   {
     family: "overlap",
+    def: cls("pair-overlap", "p: {text}", ["none", "same"]),
+    make: (r) => {
+      const a = shuffle(r, [...ANIMALS, ...COLORS]).slice(0, 2)
+      const same = r() < 0.5
+      const b = same ? [pick(r, a), pick(r, FILL)] : [pick(r, THINGS), pick(r, FILL)]
+      return { input: `${a.join(" ")} q: ${shuffle(r, b).join(" ")}`, label: same ? "same" : "none" }
+    },
+  },
+  {
+    family: "overlap",
     def: cls("word-overlap", "a: {text}", ["none", "same"]),
     make: (r) => {
       const a = shuffle(r, [...THINGS, ...ANIMALS]).slice(0, 3)
