@@ -14,7 +14,12 @@ it("spot demo --json: every target scored for each init, means, the library and 
   expect(r.code).toBe(0)
   // progress events stream as JSON lines first; the result is the last line
   const report = JSON.parse(r.stdout.trim().split("\n").pop() as string)
-  expect(report.targets.map((t: { name: string }) => t.name)).toEqual(["food-sentiment", "post-mood", "color-topic", "word-overlap"])
+  expect(report.targets.map((t: { name: string }) => t.name)).toEqual([
+    "food-sentiment",
+    "post-mood",
+    "color-topic",
+    "word-overlap",
+  ])
   for (const t of report.targets) {
     for (const k of ["random", "spot", "best_of_top_k", "top_k_weighted_average"]) {
       expect(t[k].seeds).toHaveLength(1)
@@ -28,7 +33,11 @@ it("spot demo --json: every target scored for each init, means, the library and 
   expect(report.seconds).toBeGreaterThan(0)
   expect(report.mixture).toEqual(report.sources)
   const listed = await spot(["library", "list", "--library", report.library, "--json"])
-  expect(JSON.parse(listed.stdout).entries.map((e: { name: string }) => e.name).sort()).toEqual([...report.sources].sort())
+  expect(
+    JSON.parse(listed.stdout)
+      .entries.map((e: { name: string }) => e.name)
+      .sort(),
+  ).toEqual([...report.sources].sort())
   expect(existsSync(join(out, "report.json"))).toBe(true)
   expect(JSON.parse(readFileSync(join(out, "report.json"), "utf8")).mean_spot).toBe(report.mean_spot)
 }, 300_000)

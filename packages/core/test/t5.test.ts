@@ -300,7 +300,10 @@ describe("checkpoint loading", () => {
     expect(fromBytes.config).toEqual(loaded.config)
     for (const [k, v] of loaded.weights) expect(fromBytes.weights.get(k)?.data).toEqual(v.data)
     const corrupt = T5Checkpoint.modelFromBytes(config, bytes.slice(0, 20), "mem")
-    expect(Result.isFailure(corrupt) && corrupt.failure).toMatchObject({ _tag: "SafetensorsError", file: "mem/model.safetensors" })
+    expect(Result.isFailure(corrupt) && corrupt.failure).toMatchObject({
+      _tag: "SafetensorsError",
+      file: "mem/model.safetensors",
+    })
     const badConfig = T5Checkpoint.modelFromBytes({ ...config, d_model: "wide" }, bytes, "mem")
     expect(Result.isFailure(badConfig) && badConfig.failure).toMatchObject({ _tag: "ConfigError", file: "mem/config.json" })
   })
