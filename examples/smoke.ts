@@ -10,21 +10,9 @@
  */
 import { readFileSync } from "node:fs"
 import { WebGpuBackend } from "@spot/backend-webgpu"
-import {
-  Backend,
-  Demo,
-  Progress,
-  ReferenceBackend,
-  Retrieval,
-  Similarity,
-  Spot,
-  Synthetic,
-  T5,
-  T5Checkpoint,
-  Tokenizers,
-} from "@spot/core"
+import { Backend, Demo, Progress, ReferenceBackend, Spot, Synthetic, T5, T5Checkpoint, Tokenizers } from "@spot/core"
 import { Effect, FileSystem, Layer, Path } from "effect"
-import { type BundledLibrary, decodeLibrary } from "./browser/library.ts"
+import { type BundledLibrary, decodeLibrary, retrieve } from "./browser/library.ts"
 
 const root = new URL("../", import.meta.url)
 const read = (p: string) => readFileSync(new URL(p, root))
@@ -63,14 +51,7 @@ const program = Effect.gen(function* () {
   })
   const embedding = yield* Spot.taskEmbedding(env, [train], valid, 0, { ...tune, steps: 2 })
   const library = decodeLibrary(JSON.parse(read("examples/browser/library.json").toString()) as BundledLibrary)
-  const sim = Similarity.perTokenAverageCosine
-  const plan = yield* Effect.fromResult(
-    Retrieval.bestOfTopK.plan(Spot.candidatesOf(library, sim), {
-      target: { summary: sim.summary(embedding), model: Spot.modelKey(model), promptLength: tune.promptLength },
-      similarity: sim,
-      k: 1,
-    }),
-  )
+  const plan = yield* Effect.fromResult(retrieve(library, embedding, model, tune.promptLength))
   return {
     runtime,
     backend: backend.name,

@@ -2,7 +2,8 @@
  * The example's bundled prompt library: a JSON file of library entries (tensors as base64 f32),
  * read with `fetch` in the page. It stands in for `DirectoryLibrary` where there is no file system.
  */
-import type { HostTensor, LibraryEntry } from "@spot/core"
+import type { HostTensor, LibraryEntry, T5Model } from "@spot/core"
+import { Retrieval, Similarity, Spot } from "@spot/core"
 
 export interface BundledTensor {
   readonly shape: readonly number[]
@@ -63,4 +64,19 @@ export const decodeLibrary = (json: BundledLibrary): LibraryEntry[] => {
       ...(s.embedding ? { embedding: decodeTensor(s.embedding) } : {}),
     })),
   }))
+}
+
+/** Best of top-1 over the library, ranked by per-token average cosine with the target's embedding. */
+export const retrieve = (
+  library: readonly LibraryEntry[],
+  embedding: HostTensor<"f32">,
+  model: T5Model,
+  promptLength: number,
+) => {
+  const sim = Similarity.perTokenAverageCosine
+  return Retrieval.bestOfTopK.plan(Spot.candidatesOf(library, sim), {
+    target: { summary: sim.summary(embedding), model: Spot.modelKey(model), promptLength },
+    similarity: sim,
+    k: 1,
+  })
 }

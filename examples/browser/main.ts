@@ -5,21 +5,9 @@
  * loss as it falls. URL parameters: task, steps, batch, embed (task-embedding steps), init, auto.
  */
 import { WebGpuBackend, type WebGpuBackendShape } from "@spot/backend-webgpu"
-import {
-  Backend,
-  Demo,
-  Progress,
-  type ProgressEvent,
-  Retrieval,
-  Similarity,
-  Spot,
-  Synthetic,
-  T5,
-  T5Checkpoint,
-  Tokenizers,
-} from "@spot/core"
+import { Backend, Demo, Progress, type ProgressEvent, Spot, Synthetic, T5, T5Checkpoint, Tokenizers } from "@spot/core"
 import { Effect, FileSystem, Layer, Path } from "effect"
-import { type BundledLibrary, decodeLibrary } from "./library.ts"
+import { type BundledLibrary, decodeLibrary, retrieve } from "./library.ts"
 
 const q = new URLSearchParams(location.search)
 const cfg = {
@@ -94,14 +82,7 @@ const program = Effect.gen(function* () {
   status(`task embedding: ${cfg.embed} steps from the shared initialisation`)
   const library = decodeLibrary((yield* fetchJson("./library.json")) as BundledLibrary)
   const embedding = yield* Spot.taskEmbedding(env, [data.train], data.valid, 0, { ...tune, steps: cfg.embed })
-  const sim = Similarity.perTokenAverageCosine
-  const plan = yield* Effect.fromResult(
-    Retrieval.bestOfTopK.plan(Spot.candidatesOf(library, sim), {
-      target: { summary: sim.summary(embedding), model: Spot.modelKey(model), promptLength: tune.promptLength },
-      similarity: sim,
-      k: 1,
-    }),
-  )
+  const plan = yield* Effect.fromResult(retrieve(library, embedding, model, tune.promptLength))
   state.ranking = plan.ranking.map((r) => ({ task: r.candidate.task, seed: r.candidate.seed, score: r.similarity }))
   $("ranking").innerHTML = state.ranking.map((r) => `<li>${r.task} #${r.seed}: ${r.score.toFixed(3)}</li>`).join("")
 

@@ -250,6 +250,22 @@ export const buildPlan = (
     p[mapScalar(n)] = f32bits(scalar)
     steps.push({ kernel, reads: ins.map((v) => v.buf), write: out.buf, params: p, grid: gridFor(count, WG, op), op })
   }
+  /** gather / scatterAdd: `count` elements in rows of `row`, ids checked against `rows` (error code = step + 1). */
+  const emitIndexed = (
+    op: "gather" | "scatterAdd",
+    reads: number[],
+    out: View,
+    count: number,
+    row: number,
+    rows: number,
+    dataOffset: number,
+    idsOffset: number,
+  ) => {
+    const p = params()
+    p.set([count, row, rows, steps.length + 1, dataOffset, idsOffset])
+    const grid = gridFor(row === 0 ? 0 : count, WG, op)
+    steps.push({ kernel: K[op], reads, write: out.buf, params: p, grid, op })
+  }
   /** A contiguous view of `v` (copied when it is not one already). */
   const contiguous = (v: View, op: string): View => {
     if (isContiguous(v)) return v
@@ -575,22 +591,7 @@ export const buildPlan = (
         const ids = contiguous(x[1], "gather")
         v = temp(n.shape, "gather")
         const row = Tensor.size(n.inputs[0].shape.slice(1))
-        const count = Tensor.size(n.shape)
-        const p = params()
-        p[0] = count
-        p[1] = row
-        p[2] = n.inputs[0].shape[0]
-        p[3] = steps.length + 1
-        p[4] = table.offset
-        p[5] = ids.offset
-        steps.push({
-          kernel: K.gather,
-          reads: [table.buf, ids.buf],
-          write: v.buf,
-          params: p,
-          grid: gridFor(row === 0 ? 0 : count, WG, "gather"),
-          op: "gather",
-        })
+        emitIndexed("gather", [table.buf, ids.buf], v, Tensor.size(n.shape), row, n.inputs[0].shape[0], table.offset, ids.offset)
         break
       }
       case "scatterAdd": {
@@ -600,21 +601,7 @@ export const buildPlan = (
         emitMap(K.fill, "scatterAdd", v, [], 0)
         const row = Tensor.size(n.shape.slice(1))
         const count = Tensor.size(n.inputs[1].shape)
-        const p = params()
-        p[0] = count
-        p[1] = row
-        p[2] = op.rows
-        p[3] = steps.length + 1
-        p[4] = upd.offset
-        p[5] = ids.offset
-        steps.push({
-          kernel: K.scatterAdd,
-          reads: [ids.buf, upd.buf],
-          write: v.buf,
-          params: p,
-          grid: gridFor(row === 0 ? 0 : count, WG, "scatterAdd"),
-          op: "scatterAdd",
-        })
+        emitIndexed("scatterAdd", [ids.buf, upd.buf], v, count, row, op.rows, upd.offset, ids.offset)
         break
       }
       case "oneHot": {

@@ -396,6 +396,21 @@ ${store.join("\n")}
 
 // ---- indexing ----
 
+/**
+ * The start of the id-indexed kernels: element i of a row of `row` values addressed by `ids`; an id
+ * outside [0, p(2)) raises the step's error code p(3) (read back after the run), runs `onBad`, and
+ * stops the thread.
+ */
+const idPrelude = (onBad: string) => `  let i = gid.x + gid.y * nw.x * ${WG}u;
+  if (i >= p(0u)) { return; }
+  let row = p(1u);
+  let id = ids[p(5u) + i / row];
+  if (id < 0 || u32(id) >= p(2u)) {
+    atomicMax(&err[0], p(3u));
+    atomicStore(&err[1], bitcast<u32>(id));
+${onBad}    return;
+  }`
+
 /** Layout: [0] n = ids·row, [1] row, [2] table rows, [3] error code, [4] table offset, [5] ids offset. */
 export const gatherKernel = (): Kernel => ({
   source: `${header}@group(0) @binding(1) var<storage, read> table: array<u32>;
@@ -404,16 +419,7 @@ export const gatherKernel = (): Kernel => ({
 @group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-  let i = gid.x + gid.y * nw.x * ${WG}u;
-  if (i >= p(0u)) { return; }
-  let row = p(1u);
-  let id = ids[p(5u) + i / row];
-  if (id < 0 || u32(id) >= p(2u)) {
-    atomicMax(&err[0], p(3u));
-    atomicStore(&err[1], bitcast<u32>(id));
-    out[i] = 0u;
-    return;
-  }
+${idPrelude("    out[i] = 0u;\n")}
   out[i] = table[p(4u) + u32(id) * row + i % row];
 }
 `,
@@ -429,15 +435,7 @@ export const scatterAddKernel = (): Kernel => ({
 @group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-  let i = gid.x + gid.y * nw.x * ${WG}u;
-  if (i >= p(0u)) { return; }
-  let row = p(1u);
-  let id = ids[p(5u) + i / row];
-  if (id < 0 || u32(id) >= p(2u)) {
-    atomicMax(&err[0], p(3u));
-    atomicStore(&err[1], bitcast<u32>(id));
-    return;
-  }
+${idPrelude("")}
   let v = upd[p(4u) + i];
   let t = u32(id) * row + i % row;
   var old = atomicLoad(&out[t]);
