@@ -355,11 +355,6 @@ export const buildPlan = (
   for (const n of topo) {
     if (failure) break
     const op = n.op
-    if (isElementwise(n)) {
-      if (fuseIntoUser(n)) deferred.add(n)
-      else views.set(n, emitFused(n))
-      continue
-    }
     const x = n.inputs.map((i) => views.get(i) as View)
     const contig = (shape: readonly number[], buf: number, offset = 0): View => ({
       buf,
@@ -405,7 +400,11 @@ export const buildPlan = (
       case "gt":
       case "eq":
       case "where":
-        v = emitFused(n) // (reached only through the fusion pass above)
+        if (fuseIntoUser(n)) {
+          deferred.add(n) // computed inside its user's kernel; no view of its own
+          continue
+        }
+        v = emitFused(n)
         break
       case "matmul": {
         const [a, b] = x
