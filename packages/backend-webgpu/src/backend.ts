@@ -250,9 +250,16 @@ export const makeWebGpuBackend = (options: WebGpuOptions = {}) =>
             return {
               pipe,
               group: device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries }),
-              grid: s.grid,
+              step: s,
             }
           })
+          // steps over empty tensors have nothing to dispatch
+          const live = encoded.filter((e) => e.step.grid[0] > 0)
+          const record = (pass: GPUComputePassEncoder, e: (typeof encoded)[number]) => {
+            pass.setPipeline(e.pipe)
+            pass.setBindGroup(0, e.group)
+            pass.dispatchWorkgroups(e.step.grid[0], e.step.grid[1], e.step.grid[2])
+          }
           const outBytes = plan.outputs.reduce((a, o) => a + o.size * 4, 0) + 16
 
           const run: Session["run"] = (input) =>
@@ -268,38 +275,30 @@ export const makeWebGpuBackend = (options: WebGpuOptions = {}) =>
                   return yield* fail("input", `input "${feedName}" expects ${f.dtype}, got ${t.dtype}`)
                 }
               }
+              yield* scoped(device, "input", () => {
+                for (const [feedName, f] of feeds) device.queue.writeBuffer(f.buf, 0, hostBytes(get(feedName) as HostTensor))
+              })
               if (options.profile) {
                 // one submission per dispatch, waited on: slow, but it attributes time to ops
-                for (const [feedName, f] of feeds) device.queue.writeBuffer(f.buf, 0, hostBytes(get(feedName) as HostTensor))
-                for (let i = 0; i < encoded.length; i++) {
-                  const e = encoded[i]
-                  if (e.grid[0] === 0) continue
+                for (const e of live) {
                   const enc = device.createCommandEncoder()
                   const pass = enc.beginComputePass()
-                  pass.setPipeline(e.pipe)
-                  pass.setBindGroup(0, e.group)
-                  pass.dispatchWorkgroups(e.grid[0], e.grid[1], e.grid[2])
+                  record(pass, e)
                   pass.end()
                   const t0 = performance.now()
                   device.queue.submit([enc.finish()])
                   yield* Effect.promise(() => device.queue.onSubmittedWorkDone())
-                  const st = plan.steps[i]
-                  const key = st.op === "matmul" ? `matmul ${st.params[0]}×${st.params[1]}×${st.params[2]}×${e.grid[2]}` : st.op
+                  const st = e.step
+                  const key = st.op === "matmul" ? `matmul ${st.params[0]}×${st.params[1]}×${st.params[2]}×${st.grid[2]}` : st.op
                   const row = profiled.get(key) ?? { ms: 0, dispatches: 0 }
                   profiled.set(key, { ms: row.ms + performance.now() - t0, dispatches: row.dispatches + 1 })
                 }
               }
               const staging = yield* scoped(device, "run", () => {
-                for (const [feedName, f] of feeds) device.queue.writeBuffer(f.buf, 0, hostBytes(get(feedName) as HostTensor))
                 const enc = device.createCommandEncoder()
                 enc.clearBuffer(errBuf)
                 const pass = enc.beginComputePass()
-                for (const e of encoded) {
-                  if (e.grid[0] === 0) continue
-                  pass.setPipeline(e.pipe)
-                  pass.setBindGroup(0, e.group)
-                  pass.dispatchWorkgroups(e.grid[0], e.grid[1], e.grid[2])
-                }
+                for (const e of live) record(pass, e)
                 pass.end()
                 const st = device.createBuffer({ size: outBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })
                 let at = 0
