@@ -1,9 +1,9 @@
 import { defineConfig } from "tsup"
 
 // One build for the whole monorepo: each library package gets ESM + .d.ts, the CLI one executable bundle.
-const lib = (name: string) =>
+const lib = (name: string, entry: Record<string, string> = { index: `packages/${name}/src/index.ts` }) =>
   defineConfig({
-    entry: { index: `packages/${name}/src/index.ts` },
+    entry,
     outDir: `packages/${name}/dist`,
     format: "esm",
     dts: true,
@@ -14,7 +14,8 @@ const lib = (name: string) =>
   })
 
 export default [
-  lib("core"),
+  lib("core", { index: "packages/core/src/index.ts", graph: "packages/core/src/graph/index.ts" }),
+  lib("experiments"),
   lib("backend-cuda"),
   lib("backend-webgpu"),
   defineConfig({

@@ -6,7 +6,9 @@ const src = (p: string) => fileURLToPath(new URL(`./packages/${p}/src/index.ts`,
 export default defineConfig({
   resolve: {
     alias: {
+      "@spot/core/graph": fileURLToPath(new URL("./packages/core/src/graph/index.ts", import.meta.url)),
       "@spot/core": src("core"),
+      "@spot/experiments": src("experiments"),
       "@spot/backend-cuda": src("backend-cuda"),
       "@spot/backend-webgpu": src("backend-webgpu"),
     },

@@ -10,7 +10,8 @@
  */
 import { readFileSync } from "node:fs"
 import { WebGpuBackend } from "@spot/backend-webgpu"
-import { Backend, Demo, Progress, ReferenceBackend, Spot, Synthetic, T5, T5Checkpoint, Tokenizers } from "@spot/core"
+import { Backend, Progress, ReferenceBackend, Spot, T5, T5Checkpoint, Tokenizers } from "@spot/core"
+import { Demo, Synthetic } from "@spot/experiments"
 import { Effect, FileSystem, Layer, Path } from "effect"
 import { type BundledLibrary, decodeLibrary, retrieve } from "./browser/library.ts"
 

@@ -5,7 +5,8 @@
  * loss as it falls. URL parameters: task, steps, batch, embed (task-embedding steps), init, auto.
  */
 import { WebGpuBackend, type WebGpuBackendShape } from "@spot/backend-webgpu"
-import { Backend, Demo, Progress, type ProgressEvent, Spot, Synthetic, T5, T5Checkpoint, Tokenizers } from "@spot/core"
+import { Backend, Progress, type ProgressEvent, Spot, T5, T5Checkpoint, Tokenizers } from "@spot/core"
+import { Demo, Synthetic } from "@spot/experiments"
 import { Effect, FileSystem, Layer, Path } from "effect"
 import { type BundledLibrary, decodeLibrary, retrieve } from "./library.ts"
 

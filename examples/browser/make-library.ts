@@ -5,7 +5,8 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { OnnxBackend } from "@spot/backend-cuda"
-import { Demo, type LibraryEntry, Safetensors, Spot, Synthetic, T5, T5Checkpoint, Tokenizers } from "@spot/core"
+import { type LibraryEntry, Safetensors, Spot, T5, T5Checkpoint, Tokenizers } from "@spot/core"
+import { Demo, Synthetic } from "@spot/experiments"
 import { Console, Effect, Layer } from "effect"
 import { encodeLibrary } from "./library.ts"
 

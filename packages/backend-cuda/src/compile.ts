@@ -5,7 +5,7 @@
  * never duplicated across compiled shapes); `transpose(weight)` is hoisted out of the graph and
  * fed pre-transposed, since a frozen weight's transpose is the same every step.
  */
-import type { HostTensor, IR } from "@spot/core"
+import type { HostTensor, IR } from "@spot/core/graph"
 import { Result } from "effect"
 import onnxProto from "onnx-proto"
 

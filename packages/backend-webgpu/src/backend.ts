@@ -6,8 +6,8 @@
  * one compute pass and reads back only the graph's outputs.
  */
 /// <reference types="@webgpu/types" />
-import type { BackendShape, HostTensor, Session } from "@spot/core"
-import { Backend, BackendError, BackendUnavailable, IR } from "@spot/core"
+import type { BackendShape, HostTensor, Session } from "@spot/core/graph"
+import { Backend, BackendError, BackendUnavailable, IR } from "@spot/core/graph"
 import { Effect, Layer, Result } from "effect"
 import { buildPlan, DEFAULT_TILES, hostBytes, type Plan, type Tiles } from "./plan.ts"
 import { PARAM_WORDS } from "./wgsl.ts"

@@ -5,8 +5,8 @@
  * or a head-split activation never copies it. Kernel outputs are contiguous temporaries whose
  * buffers are pooled by liveness, so a long backward pass reuses memory as it goes.
  */
-import type { HostTensor } from "@spot/core"
-import { IR, Tensor } from "@spot/core"
+import type { HostTensor } from "@spot/core/graph"
+import { IR, Tensor } from "@spot/core/graph"
 import { Result } from "effect"
 import {
   BIG_TILE,

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { NodeServices } from "@effect/platform-node"
-import { Micro, Synthetic, T5Presets, Tuning } from "@spot/core"
+import { T5Presets, Tuning } from "@spot/core"
+import { Micro, Synthetic } from "@spot/experiments"
 import { Effect } from "effect"
 
 export const ROOT = fileURLToPath(new URL("../../..", import.meta.url))

@@ -1,21 +1,11 @@
 /**
  * Typed errors of the core. Every error names where it came from (`file`, `field`) so that a user
- * can fix the input without reading a stack trace.
+ * can fix the input without reading a stack trace. The graph layer's errors live in `graph/errors.ts`
+ * and are re-exported here.
  */
 import { Schema } from "effect"
 
-/** A safetensors file (or buffer) that does not follow the format. */
-export class SafetensorsError extends Schema.TaggedError<SafetensorsError>()("SafetensorsError", {
-  file: Schema.String,
-  field: Schema.String,
-  message: Schema.String,
-}) {}
-
-/** A shape or dtype mismatch found while building a graph. */
-export class ShapeError extends Schema.TaggedError<ShapeError>()("ShapeError", {
-  op: Schema.String,
-  message: Schema.String,
-}) {}
+export { BackendError, BackendUnavailable, InputError, SafetensorsError, ShapeError } from "./graph/errors.ts"
 
 /** A `config.json` value that is missing, malformed or unsupported. */
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
@@ -28,25 +18,6 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
 export class CheckpointError extends Schema.TaggedError<CheckpointError>()("CheckpointError", {
   file: Schema.String,
   field: Schema.String,
-  message: Schema.String,
-}) {}
-
-/** Inputs to a model call (prompt, ids, masks) that do not fit the model. */
-export class InputError extends Schema.TaggedError<InputError>()("InputError", {
-  field: Schema.String,
-  message: Schema.String,
-}) {}
-
-/** A backend that cannot compile or run a graph. */
-export class BackendError extends Schema.TaggedError<BackendError>()("BackendError", {
-  backend: Schema.String,
-  op: Schema.String,
-  message: Schema.String,
-}) {}
-
-/** A backend that is not available in this environment (no runtime, no adapter, no provider). */
-export class BackendUnavailable extends Schema.TaggedError<BackendUnavailable>()("BackendUnavailable", {
-  backend: Schema.String,
   message: Schema.String,
 }) {}
 

@@ -5,11 +5,11 @@
  */
 import { Effect, Path } from "effect"
 import { CheckpointError } from "./errors.ts"
-import { readSafetensors } from "./safetensors.ts"
+import { readSafetensors } from "./graph/safetensors.ts"
+import type { HostTensor } from "./graph/tensor.ts"
+import { toF32 } from "./graph/tensor.ts"
 import { loadCheckpoint } from "./t5/checkpoint.ts"
 import { generateGreedy, makeRunner } from "./t5/model.ts"
-import type { HostTensor } from "./tensor.ts"
-import { toF32 } from "./tensor.ts"
 
 export const TOLERANCE = { lossRel: 1e-4, logitsRel: 1e-4, encoderRel: 1e-4, gradCosine: 0.9999, gradMaxRel: 1e-3 } as const
 

@@ -7,7 +7,7 @@ import { Autodiff, IR, Tensor } from "@spot/core"
 import { Result } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import type { Node } from "../src/ir.ts"
+import type { Node } from "../src/graph/ir.ts"
 import { awayFromZero, CASES, type Case, seed } from "./cases.ts"
 import { finiteDiff, maxRelErr, randomTensor, rng, run } from "./util.ts"
 

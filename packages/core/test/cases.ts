@@ -1,7 +1,7 @@
 /** Random cases for every op (shared by the autodiff tests and the backend conformance suite). */
 import { type HostTensor, IR, Tensor } from "@spot/core"
 import fc from "fast-check"
-import type { Node, OpKind } from "../src/ir.ts"
+import type { Node, OpKind } from "../src/graph/ir.ts"
 import { randomTensor, rng } from "./util.ts"
 
 export interface Case {

@@ -1,7 +1,7 @@
 import type { HostTensor } from "@spot/core"
 import { Interpreter, Tensor } from "@spot/core"
 import { Result } from "effect"
-import type { Graph } from "../src/ir.ts"
+import type { Graph } from "../src/graph/ir.ts"
 
 /** Small deterministic PRNG (mulberry32) for test data. */
 export const rng = (seed: number) => {

@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url"
-import { Demo, DirectoryLibrary, InputError, Safetensors, T5, Tokenizers } from "@spot/core"
+import { DirectoryLibrary, InputError, Safetensors, T5, Tokenizers } from "@spot/core"
+import { Demo } from "@spot/experiments"
 import { Console, Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer, describeBackend } from "../backends.ts"

@@ -1,4 +1,4 @@
-import { Pretrain } from "@spot/core"
+import { Pretrain } from "@spot/experiments"
 import { Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"

@@ -1,4 +1,5 @@
-import { Safetensors, Similarity, Study, StudyReport, T5, Tokenizers } from "@spot/core"
+import { InputError, Safetensors, Similarity, Study, T5, Tokenizers } from "@spot/core"
+import { StudyReport, Synthetic } from "@spot/experiments"
 import { Console, Effect, FileSystem, Path, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer, describeBackend } from "../backends.ts"
@@ -84,6 +85,11 @@ export const study = Command.make(
       const model = yield* loadModel(f.model)
       const runner = yield* T5.makeRunner(model)
       const store = yield* fileCells(path.join(f.out, "cells"))
+      const suite = Synthetic.studyData([...list(f.sources), ...list(f.targets)], f.train, Study.DEFAULT_STUDY.valid)
+      if (suite.unknown.length > 0)
+        return yield* Effect.fail(
+          new InputError({ field: "--sources/--targets", message: `unknown task(s): ${suite.unknown.join(", ")}` }),
+        )
       const r = yield* Study.runStudy(
         { model, tokenizer: Tokenizers.byteTokenizer, runner },
         {
@@ -98,6 +104,7 @@ export const study = Command.make(
           similarity: Similarity.similarityNamed(f.similarity) as Similarity.Similarity,
         },
         store,
+        suite.data,
       )
       const html = yield* writeOutputs(f.out, r)
       if (f.json) return yield* printJson({ ...r, report: html, backend: info.backend })

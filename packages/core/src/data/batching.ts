@@ -4,9 +4,9 @@
  * is reported) and keep their EOS. Batch order is a pure function of (seed, step), so a resumed run
  * sees exactly the batches an uninterrupted one would.
  */
-import { keyOf, uniformAt } from "../random.ts"
+import { keyOf, uniformAt } from "../graph/random.ts"
+import type { HostTensor } from "../graph/tensor.ts"
 import type { T5Batch } from "../t5/model.ts"
-import type { HostTensor } from "../tensor.ts"
 import type { Dataset } from "./dataset.ts"
 import type { Tokenizer } from "./tokenizer.ts"
 

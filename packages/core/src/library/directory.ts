@@ -12,9 +12,9 @@
  */
 import { Effect, FileSystem, Layer, Path, Result } from "effect"
 import { LibraryError } from "../errors.ts"
-import { decodeSafetensors, encodeSafetensors, writeFileAtomic } from "../safetensors.ts"
+import { decodeSafetensors, encodeSafetensors, writeFileAtomic } from "../graph/safetensors.ts"
+import type { HostTensor } from "../graph/tensor.ts"
 import { buildIndex, decodeIndex, encodeIndex, type RetrievalIndex } from "../spot/search.ts"
-import type { HostTensor } from "../tensor.ts"
 import type { EntryMeta, LibraryEntry, LibraryStore, Listing, SeedRecord } from "./library.ts"
 import { Library, validateEntry, validateName } from "./library.ts"
 

@@ -5,9 +5,9 @@
  */
 import { Effect, FileSystem, Path, Result } from "effect"
 import { InputError } from "../errors.ts"
-import { decodeSafetensors, encodeSafetensors, writeFileAtomic } from "../safetensors.ts"
-import type { HostTensor } from "../tensor.ts"
-import { sliceRows } from "../tensor.ts"
+import { decodeSafetensors, encodeSafetensors, writeFileAtomic } from "../graph/safetensors.ts"
+import type { HostTensor } from "../graph/tensor.ts"
+import { sliceRows } from "../graph/tensor.ts"
 
 const bad = (file: string, field: string, message: string) => new InputError({ field: `${file}: ${field}`, message })
 

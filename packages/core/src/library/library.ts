@@ -6,8 +6,8 @@
  */
 import { Context, type Effect, Result } from "effect"
 import { LibraryError } from "../errors.ts"
+import type { HostTensor } from "../graph/tensor.ts"
 import type { RetrievalIndex } from "../spot/search.ts"
-import type { HostTensor } from "../tensor.ts"
 
 export interface ModelKey {
   /** Config hash + embedding checksum (see `fingerprint`). */

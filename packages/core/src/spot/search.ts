@@ -6,12 +6,12 @@
  * ONNX Runtime), then a top-k selection.
  */
 import { Effect, FileSystem, Result } from "effect"
-import type { Session } from "../backend.ts"
-import { Backend } from "../backend.ts"
 import { LibraryError } from "../errors.ts"
-import * as ir from "../ir.ts"
-import { decodeSafetensors, encodeSafetensors, MAX_HEADER_BYTES } from "../safetensors.ts"
-import type { HostTensor } from "../tensor.ts"
+import type { Session } from "../graph/backend.ts"
+import { Backend } from "../graph/backend.ts"
+import * as ir from "../graph/ir.ts"
+import { decodeSafetensors, encodeSafetensors, MAX_HEADER_BYTES } from "../graph/safetensors.ts"
+import type { HostTensor } from "../graph/tensor.ts"
 import type { CandidateRef } from "./retrieval.ts"
 import { cosineOfAverage, perTokenAverageCosine } from "./similarity.ts"
 

@@ -9,7 +9,7 @@
  *
  * A zero vector has cosine 0 with everything (never NaN).
  */
-import type { HostTensor } from "../tensor.ts"
+import type { HostTensor } from "../graph/tensor.ts"
 
 export interface Similarity {
   readonly name: string

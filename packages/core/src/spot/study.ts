@@ -13,8 +13,8 @@
  */
 import { Effect, Semaphore } from "effect"
 import type { Dataset } from "../data/dataset.ts"
-import { generate, taskNamed } from "../synthetic/tasks.ts"
-import type { HostTensor } from "../tensor.ts"
+import { InputError } from "../errors.ts"
+import type { HostTensor } from "../graph/tensor.ts"
 import { relativeErrorReduction } from "../train/metrics.ts"
 import { report } from "../train/progress.ts"
 import type { Env, TuneOptions } from "./runner.ts"
@@ -101,16 +101,24 @@ export const DEFAULT_STUDY: Omit<StudyOptions, "similarity"> = {
   ks: [1, 3, 6, 9, 12, 15],
 }
 
-export const runStudy = (env: Env, o: StudyOptions, store: CellStore) =>
+/** The train and validation splits of one study task, loaded by the caller (a spec, the synthetic suite, …). */
+export interface TaskData {
+  readonly train: Dataset
+  readonly valid: Dataset
+}
+
+/**
+ * Runs the grid over `data`, which must hold every source and target task named in `o`; the engine
+ * never loads tasks itself, so a study runs on user tasks and generated ones alike.
+ */
+export const runStudy = (env: Env, o: StudyOptions, store: CellStore, data: ReadonlyMap<string, TaskData>) =>
   Effect.gen(function* () {
     const t0 = performance.now()
-    const data = new Map<string, { train: Dataset; valid: Dataset }>()
     for (const name of new Set([...o.sources, ...o.targets])) {
-      const t = taskNamed(name)
-      if (!t) return yield* Effect.die(new Error(`unknown task ${name}`))
-      data.set(name, { train: generate(t, "train", o.train), valid: generate(t, "valid", o.valid) })
+      if (!data.has(name))
+        return yield* Effect.fail(new InputError({ field: `task ${name}`, message: `no data for study task "${name}"` }))
     }
-    const ds = (n: string) => data.get(n) as { train: Dataset; valid: Dataset }
+    const ds = (n: string) => data.get(n) as TaskData
     const sem = yield* Semaphore.make(Math.max(1, o.workers))
     let computed = 0
     const cell = <E, R>(key: string, work: Effect.Effect<Cell, E, R>) =>

@@ -4,9 +4,9 @@
  */
 import { Effect, FileSystem, Path, Result } from "effect"
 import { CheckpointError, ConfigError, type SafetensorsError } from "../errors.ts"
-import { decodeSafetensors } from "../safetensors.ts"
-import type { HostTensor } from "../tensor.ts"
-import { sameShape, showShape } from "../tensor.ts"
+import { decodeSafetensors } from "../graph/safetensors.ts"
+import type { HostTensor } from "../graph/tensor.ts"
+import { sameShape, showShape } from "../graph/tensor.ts"
 import type { T5Config } from "./config.ts"
 import { decodeConfig } from "./config.ts"
 import { weightNames, weightShape } from "./graph.ts"

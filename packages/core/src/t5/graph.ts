@@ -5,10 +5,10 @@
  * `decoder_input_ids` i32 [B, T] and `labels` i32 [B, T] (-100 = ignored).
  */
 
-import type { Node } from "../ir.ts"
-import * as ir from "../ir.ts"
-import { keyOf, uniformAt } from "../random.ts"
-import type { HostTensor } from "../tensor.ts"
+import type { Node } from "../graph/ir.ts"
+import * as ir from "../graph/ir.ts"
+import { keyOf, uniformAt } from "../graph/random.ts"
+import type { HostTensor } from "../graph/tensor.ts"
 import type { T5Config } from "./config.ts"
 
 export interface T5Shape {

@@ -3,9 +3,9 @@
  * `random:t5-v1_1-small`, `random:t5-v1_1-base`, and `randomT5` for any config. Seeded, so a
  * preset names the same weights every time. Initialisation follows `transformers`' T5 `_init_weights`.
  */
-import { keyOf, normal } from "../random.ts"
-import type { HostTensor } from "../tensor.ts"
-import { size } from "../tensor.ts"
+import { keyOf, normal } from "../graph/random.ts"
+import type { HostTensor } from "../graph/tensor.ts"
+import { size } from "../graph/tensor.ts"
 import type { T5Model } from "./checkpoint.ts"
 import type { T5Config } from "./config.ts"
 import { weightNames, weightShape } from "./graph.ts"

@@ -6,9 +6,9 @@ import { Effect } from "effect"
 import { encodeDataset, makeBatch } from "../data/batching.ts"
 import type { Dataset } from "../data/dataset.ts"
 import type { Tokenizer } from "../data/tokenizer.ts"
+import type { HostTensor } from "../graph/tensor.ts"
 import type { T5Runner } from "../t5/model.ts"
 import { generateBeam, generateGreedy, rankScores } from "../t5/model.ts"
-import type { HostTensor } from "../tensor.ts"
 import * as M from "./metrics.ts"
 
 export interface EvalOptions {

@@ -6,10 +6,10 @@
 import { Result } from "effect"
 import type { Tokenizer } from "../data/tokenizer.ts"
 import { InputError } from "../errors.ts"
-import { keyOf, uniform, uniformAt } from "../random.ts"
+import { keyOf, uniform, uniformAt } from "../graph/random.ts"
+import type { HostTensor } from "../graph/tensor.ts"
+import { showShape } from "../graph/tensor.ts"
 import type { T5Model } from "../t5/checkpoint.ts"
-import type { HostTensor } from "../tensor.ts"
-import { showShape } from "../tensor.ts"
 
 const row = (emb: HostTensor<"f32">, id: number) => emb.data.subarray(id * emb.shape[1], (id + 1) * emb.shape[1])
 

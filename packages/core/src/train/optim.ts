@@ -4,7 +4,7 @@
  * paper's settings by default (lr 0.3 constant, decay rate 0.8, no parameter scaling, no relative
  * step, no momentum, clip threshold 1, weight decay 1e-5); Adam is the usual bias-corrected one.
  */
-import type { HostTensor } from "../tensor.ts"
+import type { HostTensor } from "../graph/tensor.ts"
 
 export interface OptState {
   readonly step: number

@@ -5,14 +5,13 @@
  * minus, none, animal, color, …), as T5's own verbalizers are words T5 knows. Everything is a pure
  * function of a seed: tests and the demo need no download.
  */
-import type { Dataset, TaskDef } from "../data/dataset.ts"
-import { keyOf, uniformAt } from "../random.ts"
+import { type Dataset, Random, type TaskDef } from "@spot/core"
 
 type Rand = () => number
 const rand = (seed: number, key: string): Rand => {
   let i = 0
-  const k = keyOf(key)
-  return () => uniformAt(seed, k, i++)
+  const k = Random.keyOf(key)
+  return () => Random.uniformAt(seed, k, i++)
 }
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]
 const shuffle = <T>(r: Rand, xs: readonly T[]): T[] => {
@@ -162,3 +161,15 @@ export const generate = (task: SyntheticTask, split: string, n: number, seed = 0
 /** JSONL lines (`{"input": …, "target": …}`) of a generated split. */
 export const toJsonl = (ds: Dataset): string =>
   `${ds.examples.map((e) => JSON.stringify({ input: e.input, target: e.target })).join("\n")}\n`
+
+/** The splits of each named suite task, as the study engine takes them (`Study.runStudy`). */
+export const studyData = (names: Iterable<string>, nTrain: number, nValid: number) => {
+  const data = new Map<string, { train: Dataset; valid: Dataset }>()
+  const unknown: string[] = []
+  for (const name of new Set(names)) {
+    const t = taskNamed(name)
+    if (t) data.set(name, { train: generate(t, "train", nTrain), valid: generate(t, "valid", nValid) })
+    else unknown.push(name)
+  }
+  return { data, unknown }
+}

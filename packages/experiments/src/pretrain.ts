@@ -1,10 +1,7 @@
 /** `spot pretrain`: trains the micro T5 from scratch (model tuning) on the generated corpus. */
+
+import { Optim, T5, T5Presets, Trainer, Tuning } from "@spot/core"
 import { Effect } from "effect"
-import { makeRunner } from "../t5/model.ts"
-import { randomT5 } from "../t5/presets.ts"
-import { adam } from "../train/optim.ts"
-import { train } from "../train/trainer.ts"
-import { modelProblem, saveCheckpoint } from "../train/tuning.ts"
 import { MICRO_CONFIG, microTokenizer, pretrainingCorpus } from "./micro.ts"
 
 export interface PretrainOptions {
@@ -20,7 +17,7 @@ export interface PretrainOptions {
 
 export const pretrainMicro = (o: PretrainOptions) =>
   Effect.gen(function* () {
-    const model = randomT5(MICRO_CONFIG, o.seed, "micro-t5")
+    const model = T5Presets.randomT5(MICRO_CONFIG, o.seed, "micro-t5")
     const trainSets = pretrainingCorpus(4000, o.seed, "train")
     const valid = pretrainingCorpus(40, o.seed, "valid")
     const validAll = {
@@ -28,7 +25,7 @@ export const pretrainMicro = (o: PretrainOptions) =>
       examples: valid.flatMap((d) => d.examples),
       task: { ...valid[0].task, name: "corpus", metrics: ["exact_match" as const] },
     }
-    const runner = yield* makeRunner(model, { feedWeights: true })
+    const runner = yield* T5.makeRunner(model, { feedWeights: true })
     const setup = {
       model,
       tokenizer: microTokenizer,
@@ -42,19 +39,19 @@ export const pretrainMicro = (o: PretrainOptions) =>
       ...(o.checkpointDir ? { checkpointDir: o.checkpointDir } : {}),
       meta: { recipe: `spot pretrain --steps ${o.steps} --seed ${o.seed}` },
     }
-    const { problem } = yield* modelProblem(setup, runner)
+    const { problem } = yield* Tuning.modelProblem(setup, runner)
     const lr = o.lr ?? 3e-3
-    const result = yield* train(problem, {
+    const result = yield* Trainer.train(problem, {
       steps: o.steps,
       evalEvery: o.evalEvery ?? Math.max(1, Math.floor(o.steps / 5)),
       seed: o.seed,
-      optimizer: adam({ weightDecay: 0 }),
+      optimizer: Optim.adam({ weightDecay: 0 }),
       schedule: { kind: "cosine", lr, warmup: Math.min(100, Math.floor(o.steps / 10)), total: o.steps },
       clipNorm: 1,
       runKey: `pretrain-${o.steps}-${o.seed}-${o.batchSize ?? 64}-${lr}`,
       ...(o.checkpointDir ? { checkpointDir: o.checkpointDir, resume: o.resume ?? false } : {}),
     })
     const final = { ...model, weights: result.params }
-    yield* saveCheckpoint(o.out, final, { recipe: setup.meta.recipe, exact_match: String(result.best.score) })
+    yield* Tuning.saveCheckpoint(o.out, final, { recipe: setup.meta.recipe, exact_match: String(result.best.score) })
     return { model: final, score: result.best.score, history: result.history }
   })

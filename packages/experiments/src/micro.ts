@@ -5,12 +5,9 @@
  * what the words mean (which words are positive, animals, colours; counting; copying). The suite's
  * own tasks are not in the corpus, so prompts still have to be learned for them.
  */
-import type { Dataset, Example, TaskDef } from "../data/dataset.ts"
-import { byteTokenizer } from "../data/tokenizer.ts"
-import { keyOf, uniformAt } from "../random.ts"
-import type { T5Config } from "../t5/config.ts"
+import { type Dataset, type Example, Random, type T5Config, type TaskDef, Tokenizers } from "@spot/core"
 
-export const MICRO_CONFIG: T5Config = {
+export const MICRO_CONFIG: T5Config.T5Config = {
   vocabSize: 275,
   dModel: 128,
   dKv: 32,
@@ -109,8 +106,8 @@ const SPAN_TASK: TaskDef = { name: "span-corruption", input: "{input}", target: 
 export const pretrainingCorpus = (n: number, seed: number, split = "train"): Dataset[] => {
   const r = (key: string): Rand => {
     let i = 0
-    const k = keyOf(`${split}/${key}`)
-    return () => uniformAt(seed, k, i++)
+    const k = Random.keyOf(`${split}/${key}`)
+    return () => Random.uniformAt(seed, k, i++)
   }
   const skills: Dataset[] = SKILLS.map((s) => {
     const rr = r(s.name)
@@ -133,8 +130,8 @@ export const pretrainingCorpus = (n: number, seed: number, split = "train"): Dat
  */
 const spanCorpus = (n: number, seed: number, split: string): Dataset => {
   let i = 0
-  const k = keyOf(`${split}/span`)
-  const r: Rand = () => uniformAt(seed, k, i++)
+  const k = Random.keyOf(`${split}/span`)
+  const r: Rand = () => Random.uniformAt(seed, k, i++)
   const examples: Example[] = Array.from({ length: n }, () => {
     const text = words(r, 3 + Math.floor(r() * 5)).join(" ")
     const bytes = [...text]
@@ -149,9 +146,9 @@ const spanCorpus = (n: number, seed: number, split: string): Dataset => {
 
 /** The byte tokenizer of the micro model: byte 0x01 is the first sentinel (id 274). */
 export const microTokenizer = {
-  ...byteTokenizer,
+  ...Tokenizers.byteTokenizer,
   vocabSize: MICRO_CONFIG.vocabSize,
-  encode: (text: string) => byteTokenizer.encode(text).map((id) => (id === 4 ? SENTINEL_BASE : id)),
-  decode: (ids: readonly number[]) => byteTokenizer.decode(ids.map((id) => (id === SENTINEL_BASE ? 4 : id))),
+  encode: (text: string) => Tokenizers.byteTokenizer.encode(text).map((id) => (id === 4 ? SENTINEL_BASE : id)),
+  decode: (ids: readonly number[]) => Tokenizers.byteTokenizer.decode(ids.map((id) => (id === SENTINEL_BASE ? 4 : id))),
   specialIds: new Set([0, 1, 2, ...Array.from({ length: 16 }, (_, j) => SENTINEL_BASE - j)]),
 }

@@ -1,5 +1,6 @@
+import type { Study } from "@spot/core"
+
 /** The study's outputs as CSV, SVG heatmaps and one self-contained HTML report (no scripts, no fetches). */
-import type { StudyResult } from "./study.ts"
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
@@ -54,13 +55,13 @@ export const heatmapSvg = (
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(title)}"><text x="4" y="16" font-size="13" font-weight="bold">${esc(title)}</text>${colLabels.join("")}${rowLabels.join("")}${cells.join("")}</svg>`
 }
 
-export const summaryCsv = (r: StudyResult) =>
+export const summaryCsv = (r: Study.StudyResult) =>
   `${[
     "k,score,oracle_gain_kept,search_space_skipped",
     ...r.summary.map((s) => `${s.k},${s.score.toFixed(6)},${s.oracle_gain_kept.toFixed(6)},${s.search_space_skipped.toFixed(6)}`),
   ].join("\n")}\n`
 
-export const correlationCsv = (r: StudyResult) =>
+export const correlationCsv = (r: Study.StudyResult) =>
   `${[
     "target,pearson_r,p_value,n",
     ...r.targets.map(
@@ -68,7 +69,7 @@ export const correlationCsv = (r: StudyResult) =>
     ),
   ].join("\n")}\n`
 
-export const htmlReport = (r: StudyResult): string => {
+export const htmlReport = (r: Study.StudyResult): string => {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`
   const rows = r.summary
     .map(

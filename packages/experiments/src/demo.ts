@@ -6,16 +6,19 @@
  * shared initialisation, generic SPoT, and targeted SPoT (best of top-k and top-k weighted average,
  * retrieved by per-token average cosine), over several seeds.
  */
+
+import {
+  type Dataset,
+  type HostTensor,
+  Library,
+  type LibraryEntry,
+  Metrics,
+  Retrieval,
+  reportProgress,
+  Similarity,
+  Spot,
+} from "@spot/core"
 import { Effect } from "effect"
-import type { Dataset } from "../data/dataset.ts"
-import type { LibraryEntry } from "../library/library.ts"
-import { Library } from "../library/library.ts"
-import { bestOfTopK, weightedAverageTopK } from "../spot/retrieval.ts"
-import type { Env, TuneOptions } from "../spot/runner.ts"
-import { candidatesOf, executePlan, modelKey, sharedInit, taskEmbedding, tunePrompt } from "../spot/runner.ts"
-import { perTokenAverageCosine } from "../spot/similarity.ts"
-import { meanStd, relativeErrorReduction } from "../train/metrics.ts"
-import { report } from "../train/progress.ts"
 import { generate, taskNamed } from "./tasks.ts"
 
 export interface DemoOptions {
@@ -30,7 +33,7 @@ export interface DemoOptions {
   readonly targetSteps: number
   readonly embeddingStep: number
   readonly k: number
-  readonly tune: Omit<TuneOptions, "steps" | "embeddingStep">
+  readonly tune: Omit<Spot.TuneOptions, "steps" | "embeddingStep">
   readonly targetEvalEvery: number
 }
 
@@ -82,9 +85,9 @@ export interface DemoReport {
   readonly seconds: number
 }
 
-const scores = (xs: number[]): Scores => ({ ...meanStd(xs), seeds: xs })
+const scores = (xs: number[]): Scores => ({ ...Metrics.meanStd(xs), seeds: xs })
 
-export const runDemo = (env: Env, o: DemoOptions = DEFAULT_DEMO) =>
+export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
   Effect.gen(function* () {
     const t0 = performance.now()
     const lib = yield* Library
@@ -94,10 +97,10 @@ export const runDemo = (env: Env, o: DemoOptions = DEFAULT_DEMO) =>
     }
     const split = (name: string) =>
       Effect.map(task(name), (t) => ({ train: generate(t, "train", o.train), valid: generate(t, "valid", o.valid) }))
-    const key = modelKey(env.model)
-    const srcOpts: TuneOptions = { ...o.tune, steps: o.sourceSteps }
-    const tgtOpts: TuneOptions = { ...o.tune, steps: o.targetSteps, evalEvery: o.targetEvalEvery }
-    const embOpts: TuneOptions = { ...o.tune, steps: o.embeddingStep }
+    const key = Spot.modelKey(env.model)
+    const srcOpts: Spot.TuneOptions = { ...o.tune, steps: o.sourceSteps }
+    const tgtOpts: Spot.TuneOptions = { ...o.tune, steps: o.targetSteps, evalEvery: o.targetEvalEvery }
+    const embOpts: Spot.TuneOptions = { ...o.tune, steps: o.embeddingStep }
 
     // 1. source prompts and task embeddings into the library
     const sourceData = new Map<string, { train: Dataset; valid: Dataset }>()
@@ -105,9 +108,16 @@ export const runDemo = (env: Env, o: DemoOptions = DEFAULT_DEMO) =>
       const data = yield* split(name)
       sourceData.set(name, data)
       for (const seed of o.seeds) {
-        yield* report({ kind: "info", message: `source ${name}, seed ${seed}` })
-        const r = yield* tunePrompt(env, [data.train], data.valid, sharedInit(env, o.tune.promptLength, seed), seed, srcOpts)
-        const embedding = yield* taskEmbedding(env, [data.train], data.valid, seed, embOpts)
+        yield* reportProgress({ kind: "info", message: `source ${name}, seed ${seed}` })
+        const r = yield* Spot.tunePrompt(
+          env,
+          [data.train],
+          data.valid,
+          Spot.sharedInit(env, o.tune.promptLength, seed),
+          seed,
+          srcOpts,
+        )
+        const embedding = yield* Spot.taskEmbedding(env, [data.train], data.valid, seed, embOpts)
         const entry: LibraryEntry = {
           name,
           task: name,
@@ -134,11 +144,11 @@ export const runDemo = (env: Env, o: DemoOptions = DEFAULT_DEMO) =>
     }
     const entries = new Map<string, LibraryEntry>()
     for (const name of o.sources) entries.set(name, yield* lib.get(name))
-    const candidates = candidatesOf([...entries.values()], perTokenAverageCosine)
+    const candidates = Spot.candidatesOf([...entries.values()], Similarity.perTokenAverageCosine)
     const sourceTrain = new Map([...sourceData].map(([k, v]) => [k, v.train]))
 
     // 2. generic SPoT: one prompt per seed on the mixture of the source tasks
-    const generic = new Map<number, import("../tensor.ts").HostTensor<"f32">>()
+    const generic = new Map<number, HostTensor<"f32">>()
     // validated on every mixed task (mean score), each with its own label words
     const mixed = o.mixture.flatMap((n) => {
       const d = sourceData.get(n)
@@ -146,12 +156,12 @@ export const runDemo = (env: Env, o: DemoOptions = DEFAULT_DEMO) =>
     })
     const mixValid = mixed.map((d) => ({ ...d.valid, examples: d.valid.examples.slice(0, 48) }))
     for (const seed of o.seeds) {
-      yield* report({ kind: "info", message: `generic SPoT source (mixture of ${o.mixture.join(", ")}), seed ${seed}` })
-      const r = yield* tunePrompt(
+      yield* reportProgress({ kind: "info", message: `generic SPoT source (mixture of ${o.mixture.join(", ")}), seed ${seed}` })
+      const r = yield* Spot.tunePrompt(
         env,
         mixed.map((d) => d.train),
         mixValid,
-        sharedInit(env, o.tune.promptLength, seed),
+        Spot.sharedInit(env, o.tune.promptLength, seed),
         seed,
         { ...srcOpts, steps: o.sourceSteps * mixed.length },
       )
@@ -165,28 +175,28 @@ export const runDemo = (env: Env, o: DemoOptions = DEFAULT_DEMO) =>
       const cols = { random: [] as number[], spot: [] as number[], best: [] as number[], avg: [] as number[] }
       const retrieved: string[][] = []
       for (const seed of o.seeds) {
-        yield* report({ kind: "info", message: `target ${name}, seed ${seed}` })
-        const base = yield* tunePrompt(env, [data.train], data.valid, sharedInit(env, o.tune.promptLength, seed), seed, tgtOpts)
-        cols.random.push(base.bestScore)
-        const sp = yield* tunePrompt(
+        yield* reportProgress({ kind: "info", message: `target ${name}, seed ${seed}` })
+        const base = yield* Spot.tunePrompt(
           env,
           [data.train],
           data.valid,
-          generic.get(seed) as import("../tensor.ts").HostTensor<"f32">,
+          Spot.sharedInit(env, o.tune.promptLength, seed),
           seed,
           tgtOpts,
         )
+        cols.random.push(base.bestScore)
+        const sp = yield* Spot.tunePrompt(env, [data.train], data.valid, generic.get(seed) as HostTensor<"f32">, seed, tgtOpts)
         cols.spot.push(sp.bestScore)
-        const embedding = yield* taskEmbedding(env, [data.train], data.valid, seed, embOpts)
+        const embedding = yield* Spot.taskEmbedding(env, [data.train], data.valid, seed, embOpts)
         const q = {
-          target: { summary: perTokenAverageCosine.summary(embedding), model: key, promptLength: o.tune.promptLength },
-          similarity: perTokenAverageCosine,
+          target: { summary: Similarity.perTokenAverageCosine.summary(embedding), model: key, promptLength: o.tune.promptLength },
+          similarity: Similarity.perTokenAverageCosine,
         }
-        const bestPlan = yield* Effect.fromResult(bestOfTopK.plan(candidates, { ...q, k: 1 }))
-        const avgPlan = yield* Effect.fromResult(weightedAverageTopK.plan(candidates, { ...q, k: o.k }))
+        const bestPlan = yield* Effect.fromResult(Retrieval.bestOfTopK.plan(candidates, { ...q, k: 1 }))
+        const avgPlan = yield* Effect.fromResult(Retrieval.weightedAverageTopK.plan(candidates, { ...q, k: o.k }))
         retrieved.push(avgPlan.ranking.slice(0, o.k).map((r) => `${r.candidate.task}#${r.candidate.seed}`))
-        const b = yield* executePlan(env, bestPlan, entries, sourceTrain, data, seed, tgtOpts)
-        const a = yield* executePlan(env, avgPlan, entries, sourceTrain, data, seed, tgtOpts)
+        const b = yield* Spot.executePlan(env, bestPlan, entries, sourceTrain, data, seed, tgtOpts)
+        const a = yield* Spot.executePlan(env, avgPlan, entries, sourceTrain, data, seed, tgtOpts)
         cols.best.push(b.best?.score ?? Number.NaN)
         cols.avg.push(a.best?.score ?? Number.NaN)
       }
@@ -210,9 +220,9 @@ export const runDemo = (env: Env, o: DemoOptions = DEFAULT_DEMO) =>
       mean_spot: ms,
       mean_best_of_top_k: mb,
       mean_top_k_weighted_average: ma,
-      rer_spot: relativeErrorReduction(mr, ms),
-      rer_best_of_top_k: relativeErrorReduction(mr, mb),
-      rer_top_k_weighted_average: relativeErrorReduction(mr, ma),
+      rer_spot: Metrics.relativeErrorReduction(mr, ms),
+      rer_best_of_top_k: Metrics.relativeErrorReduction(mr, mb),
+      rer_top_k_weighted_average: Metrics.relativeErrorReduction(mr, ma),
       sources: o.sources,
       mixture: o.mixture,
       seeds: o.seeds,
