@@ -5,7 +5,6 @@
  * or a head-split activation never copies it. Kernel outputs are contiguous temporaries whose
  * buffers are pooled by liveness, so a long backward pass reuses memory as it goes.
  */
-import type { HostTensor } from "@spot/core/graph"
 import { IR, Tensor } from "@spot/core/graph"
 import { Result } from "effect"
 import {
@@ -687,10 +686,4 @@ const pool = (buffers: readonly BufferDecl[], steps: readonly Step[], pinned: Re
     for (const r of new Set(s.reads)) if (lastRead[r] === i) release(r)
   })
   return { slotOf, slotBytes }
-}
-
-/** The host bytes of a feed or weight, narrowed to what the kernels read (i64 ids → i32). */
-export const hostBytes = (t: HostTensor): Uint8Array => {
-  const d = t.dtype === "i64" ? Int32Array.from(t.data as BigInt64Array, Number) : (t.data as Float32Array | Int32Array)
-  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength)
 }

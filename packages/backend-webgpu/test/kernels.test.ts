@@ -5,18 +5,20 @@
  */
 import { buildPlan, collapse, requestDevice, SMALL_TILE, WebGpuBackend } from "@spot/backend-webgpu"
 import { Backend, type HostTensor, IR } from "@spot/core"
-import { Effect, Result } from "effect"
+import { Effect, ManagedRuntime, Result } from "effect"
 import fc from "fast-check"
-import { describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it } from "vitest"
 import { maxRelErr, randomTensor, run } from "../../core/test/util.ts"
 import { useSoftwareAdapter } from "./adapter.ts"
 
 useSoftwareAdapter()
 const device = await Effect.runPromise(requestDevice())
-const layer = WebGpuBackend.layer({ device })
+// one backend for the whole file: its pipelines and resident weights live until the file ends
+const runtime = ManagedRuntime.make(WebGpuBackend.layer({ device }))
+afterAll(() => runtime.dispose())
 
 const onGpu = (graph: IR.Graph, feeds: Record<string, HostTensor>, weights = new Map<string, HostTensor>()) =>
-  Effect.runPromise(
+  runtime.runPromise(
     Effect.result(
       Effect.gen(function* () {
         const b = yield* Backend
@@ -24,7 +26,7 @@ const onGpu = (graph: IR.Graph, feeds: Record<string, HostTensor>, weights = new
         const out = yield* s.run(feeds)
         yield* s.dispose
         return out
-      }).pipe(Effect.provide(layer)),
+      }),
     ),
   )
 
@@ -71,7 +73,7 @@ describe("webgpu kernels beyond the conformance shapes", () => {
         const s = yield* b.compile(graph, new Map())
         return yield* s.run(feeds)
       }).pipe(Effect.provide(WebGpuBackend.layer({ device, tiles }))),
-    )
+    ) // the layer's scope closes here: its buffers are destroyed, the shared device stays
     for (const k of ["y", "z", "u"]) {
       expect(maxRelErr(got[k].data as Float32Array, want[k].data as Float32Array, 1)).toBeLessThan(1e-5)
     }

@@ -1,14 +1,17 @@
 /**
- * The backend conformance suite: every op, forward and VJP, on random shapes and values, and the
- * T5 parity fixtures, against the reference interpreter. Each backend's tests call it with its Layer.
+ * The backend conformance suite: every op, forward and VJP, on random shapes and values, the
+ * graph/weight/feed checks every backend gets from `Backend.make`, and the T5 parity fixtures,
+ * against the reference interpreter. Each backend's tests call it with its Layer, which is built
+ * once for the file (so a device backend keeps its pipelines) and released after the last test.
  */
 import { NodeServices } from "@effect/platform-node"
 import { Autodiff, Backend, type HostTensor, IR, Parity } from "@spot/core"
-import { Effect, Layer, Result } from "effect"
+import { Effect, type Layer, ManagedRuntime, Result } from "effect"
 import fc from "fast-check"
-import { describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it } from "vitest"
 import type { Node } from "../src/graph/ir.ts"
 import { CASES, type Case } from "./cases.ts"
+import { checksSuite } from "./checks.ts"
 import { FIXTURES, fixtureDir } from "./fixtures.ts"
 import { maxRelErr, randomTensor, run } from "./util.ts"
 
@@ -39,8 +42,9 @@ export const conformanceSuite = (
   layer: Layer.Layer<Backend, unknown>,
   options: { runs?: number; parity?: boolean } = {},
 ) => {
-  const onBackend = <A, E>(e: Effect.Effect<A, E, Backend>) =>
-    Effect.runPromise(e.pipe(Effect.provide(layer)) as Effect.Effect<A, unknown>)
+  const runtime = ManagedRuntime.make(layer)
+  afterAll(() => runtime.dispose())
+  const onBackend = <A, E>(e: Effect.Effect<A, E, Backend>) => runtime.runPromise(e)
   describe(`${name}: every op, forward and VJP, equals the reference interpreter`, () => {
     for (const [kind, arb] of Object.entries(CASES)) {
       it(kind, async () => {
@@ -68,15 +72,12 @@ export const conformanceSuite = (
       })
     }
   })
+  checksSuite(name, (e) => runtime.runPromise(Effect.result(e)), options.runs ?? 15)
   if (options.parity !== false) {
     describe(`${name}: parity with transformers`, () => {
       for (const fixture of FIXTURES) {
         it(fixture, async () => {
-          const report = await Effect.runPromise(
-            Parity.runParity(fixtureDir(fixture)).pipe(
-              Effect.provide(Layer.mergeAll(NodeServices.layer, layer)),
-            ) as Effect.Effect<Parity.ParityReport, unknown>,
-          )
+          const report = await onBackend(Parity.runParity(fixtureDir(fixture)).pipe(Effect.provide(NodeServices.layer)))
           expect(report).toMatchObject({ generation_exact: true, pass: true })
           expect(report.grad_cosine).toBeGreaterThan(0.9999)
           expect(report.loss_rel_err).toBeLessThan(1e-4)

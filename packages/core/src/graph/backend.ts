@@ -80,11 +80,15 @@ export const checkTensor = (
 const entries = (feeds: Feeds): Iterable<readonly [string, HostTensor]> =>
   feeds instanceof Map ? feeds : Object.entries(feeds as Record<string, HostTensor>)
 
-/** Checks the graph and its weights once; the per-run inputs are those not bound as weights. */
+/**
+ * Checks the graph and its weights once; the per-run inputs are those not bound as weights. With
+ * `narrowed`, an i64 weight is narrowed once per host array and keeps that identity across graphs.
+ */
 export const checkCompile = (
   backend: string,
   graph: Graph,
   weights: ReadonlyMap<string, HostTensor>,
+  narrowed?: WeakMap<object, CheckedTensor>,
 ): Result.Result<CheckedGraph, BackendError> => {
   const checked = checkGraph(graph)
   if (Result.isFailure(checked)) {
@@ -99,8 +103,10 @@ export const checkCompile = (
       feeds.set(n.op.name, n)
       continue
     }
-    const t = checkTensor(backend, "weight", n.op.name, n, w)
+    const hit = w.dtype === "i64" && n.dtype === "i32" && sameShape(w.shape, n.shape) ? narrowed?.get(w.data) : undefined
+    const t = hit ? Result.succeed(hit) : checkTensor(backend, "weight", n.op.name, n, w)
     if (Result.isFailure(t)) return Result.fail(t.failure)
+    if (w.dtype === "i64") narrowed?.set(w.data, t.success)
     bound.set(n.op.name, t.success)
   }
   return Result.succeed({ graph, nodes: checked.success, weights: bound, feeds })
@@ -125,24 +131,31 @@ export const checkFeeds = (
   return Result.succeed(out)
 }
 
-/** A `BackendShape` from a backend's `lower` and `execute`; every check lives here, once. */
-export const make = <Compiled>(impl: BackendImpl<Compiled>): BackendShape => ({
-  name: impl.name,
-  compile: (graph, weights) =>
-    Effect.gen(function* () {
-      const checked = checkCompile(impl.name, graph, weights)
-      if (Result.isFailure(checked)) return yield* checked.failure
-      const compiled = yield* impl.lower(checked.success)
-      return {
-        run: (feeds) =>
-          Effect.suspend(() => {
-            const f = checkFeeds(impl.name, checked.success, feeds)
-            return Result.isSuccess(f) ? impl.execute(compiled, f.success) : Effect.fail(f.failure)
-          }),
-        dispose: impl.dispose ? impl.dispose(compiled) : Effect.void,
-      } satisfies Session
-    }),
-})
+/**
+ * A `BackendShape` from a backend's `lower` and `execute`; every check lives here, once. A weight
+ * reaches `lower` as the caller's own tensor (f32, i32) or, for i64, as one narrowed copy per host
+ * array, so a device backend can keep it resident across every graph it is bound to.
+ */
+export const make = <Compiled>(impl: BackendImpl<Compiled>): BackendShape => {
+  const narrowed = new WeakMap<object, CheckedTensor>()
+  return {
+    name: impl.name,
+    compile: (graph, weights) =>
+      Effect.gen(function* () {
+        const checked = checkCompile(impl.name, graph, weights, narrowed)
+        if (Result.isFailure(checked)) return yield* checked.failure
+        const compiled = yield* impl.lower(checked.success)
+        return {
+          run: (feeds) =>
+            Effect.suspend(() => {
+              const f = checkFeeds(impl.name, checked.success, feeds)
+              return Result.isSuccess(f) ? impl.execute(compiled, f.success) : Effect.fail(f.failure)
+            }),
+          dispose: impl.dispose ? impl.dispose(compiled) : Effect.void,
+        } satisfies Session
+      }),
+  }
+}
 
 export class Backend extends Context.Service<Backend, BackendShape>()("@spot/core/Backend") {
   /** Builds a backend from `lower` and `execute`; graph, weight and feed checks are done here. */
