@@ -60,9 +60,7 @@ const profileRun = (device: GPUDevice, c: Compiled, profiler: Profiler) =>
       const t0 = performance.now()
       device.queue.submit([enc.finish()])
       yield* Effect.promise(() => device.queue.onSubmittedWorkDone())
-      const st = d.step
-      const key = st.op === "matmul" ? `matmul ${st.params[0]}×${st.params[1]}×${st.params[2]}×${st.grid[2]}` : st.op
-      profiler.add(key, performance.now() - t0)
+      profiler.add(d.step.label, performance.now() - t0)
     }
   })
 
@@ -97,8 +95,8 @@ const decode = (name: string, c: Compiled, bytes: ArrayBuffer): Effect.Effect<Ou
   const err = new Uint32Array(bytes, at, 4)
   if (err[0] === 0) return Effect.succeed(out)
   const step = c.plan.steps[err[0] - 1]
-  const rows = step.params[2]
-  return Effect.fail(new BackendError({ backend: name, op: step.op, message: `id ${err[1] | 0} is outside [0, ${rows})` }))
+  const message = `id ${err[1] | 0} is outside [0, ${step.idBound})`
+  return Effect.fail(new BackendError({ backend: name, op: step.op, message }))
 }
 
 export const execute = (

@@ -8,9 +8,9 @@ import type { CheckedGraph, CheckedTensor } from "@spot/core/graph"
 import { BackendError } from "@spot/core/graph"
 import { Effect, Result } from "effect"
 import { withErrorScopes } from "./device.ts"
+import { PARAM_WORDS } from "./kernels/kernel.ts"
 import { buildPlan, type Plan, type Step, type Tiles } from "./plan.ts"
 import { type Resources, STORAGE_USAGE } from "./resources.ts"
-import { PARAM_WORDS } from "./wgsl.ts"
 
 /** Bytes of one step's uniform slot. */
 export const SLOT_BYTES = PARAM_WORDS * 4
