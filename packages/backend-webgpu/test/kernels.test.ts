@@ -3,7 +3,7 @@
  * tiling over strided views, workgroup reductions and long softmax rows, runtime errors, device
  * limits and resident weights (the plan itself, with no GPU, is tested in `plan.test.ts`).
  */
-import { buildPlan, requestDevice, WebGpuBackend } from "@spot/backend-webgpu"
+import { buildPlan, requestDevice, WebGpuBackend, type WebGpuBackendShape } from "@spot/backend-webgpu"
 import { Backend, type HostTensor, IR } from "@spot/core"
 import { Effect, ManagedRuntime, Result } from "effect"
 import fc from "fast-check"
@@ -128,7 +128,7 @@ describe("webgpu kernels beyond the conformance shapes", () => {
       { table: randomTensor([3, 2], 6), ids: { dtype: "i32", shape: [2], data: Int32Array.from([0, 7]) } },
     )
     expect(Result.isFailure(r) && r.failure).toMatchObject({ _tag: "BackendError", op: "gather" })
-    expect(Result.isFailure(r) && r.failure.message).toContain("7")
+    expect(Result.isFailure(r) && r.failure.message).toBe("id 7 is outside [0, 3)")
   })
   it("a feed of the wrong shape or dtype is a typed error", async () => {
     const x = IR.input("x", [2, 2])
@@ -152,6 +152,30 @@ describe("webgpu kernels beyond the conformance shapes", () => {
     expect(Result.isSuccess(r2) && r2.success.y.data[0]).toBeCloseTo(want, 3)
     const wrong = await onGpu(g1, feeds, new Map([["W", randomTensor([4, 16], 1)]]))
     expect(Result.isFailure(wrong) && wrong.failure.message).toContain('weight "W"')
+  })
+})
+
+describe("profiling", () => {
+  it("times every dispatch and files it under its op, a matmul under its M×N×K×batch", async () => {
+    const a = IR.input("a", [2, 5, 3])
+    const w = IR.input("w", [3, 4])
+    const graph = { outputs: { y: IR.exp(IR.matmul(a, w)) } }
+    const feeds = { a: randomTensor([2, 5, 3], 31), w: randomTensor([3, 4], 32) }
+    const rows = await Effect.runPromise(
+      Effect.gen(function* () {
+        const b = (yield* Backend) as WebGpuBackendShape
+        const s = yield* b.compile(graph, new Map())
+        yield* s.run(feeds)
+        yield* s.run(feeds)
+        return b.profile()
+      }).pipe(Effect.provide(WebGpuBackend.layer({ device, profile: true }))),
+    )
+    // B is shared by both batches, whose rows continue: one 10×4×3 product
+    expect(rows.map((r) => [r.op, r.dispatches]).sort()).toEqual([
+      ["exp", 2],
+      ["matmul 10×4×3×1", 2],
+    ])
+    for (const r of rows) expect(r.ms).toBeGreaterThanOrEqual(0)
   })
 })
 
