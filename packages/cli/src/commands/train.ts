@@ -14,6 +14,10 @@ export const trainFlags = {
     Flag.withDefault(""),
     Flag.withDescription("read the files with a ready-made definition (glue/rte, superglue/cb, …) instead of {input, target}"),
   ),
+  taskless: Flag.Boolean("taskless").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("with --task: the prompt-tuning code's taskless variant (no task-name word in the input)"),
+  ),
   steps: Flag.Int("steps").pipe(Flag.withDefault(1000)),
   seed: Flag.Int("seed").pipe(Flag.withDefault(0)),
   batch: Flag.Int("batch").pipe(Flag.withDefault(32)),
@@ -97,7 +101,7 @@ export const train = Command.make(
       const path = yield* Path.Path
       const fs = yield* FileSystem.FileSystem
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
-      const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid, f.task)
+      const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid, f.task, { taskless: f.taskless })
       const init = yield* initialPrompt(f.init, model, tokenizer, f.promptLength, f.seed, trainSets[0].candidates ?? [])
       const runner = yield* T5.makeRunner(model)
       const setup = { ...dataSetup(f, model, tokenizer, trainSets, valid), meta: { init: f.init } }
