@@ -5,8 +5,9 @@
  */
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { Safetensors } from "@spot/core"
 import { describe, expect, it } from "vitest"
-import { spot, tempDir } from "./helpers.ts"
+import { spot, tempDir, tinyCheckpoint } from "./helpers.ts"
 
 const dir = tempDir()
 const write = (name: string, recs: object[]) => {
@@ -100,5 +101,30 @@ describe("spot data preview", () => {
     expect(u.code).not.toBe(0)
     expect(u.stderr.trim().split("\n")).toHaveLength(1)
     expect(u.stderr).toContain("--task")
+  })
+})
+
+describe("spot eval --task", () => {
+  it("scores a preset with its own metrics and says which method made each number", async () => {
+    const model = await tinyCheckpoint(join(dir, "model"))
+    const prompt = join(dir, "prompt.safetensors")
+    const data = new Float32Array(2 * 16).map((_, i) => Math.sin(i))
+    writeFileSync(prompt, Safetensors.encodeSafetensors({ prompt: { dtype: "f32", shape: [2, 16], data } }, {}))
+    const mrpc = write(
+      "mrpc.jsonl",
+      [0, 1, 1, 0].map((label, i) => ({ sentence1: `s${i}`, sentence2: `t${i}`, label, idx: i })),
+    )
+    const args = ["eval", "--model", model, "--prompt", prompt, "--data", mrpc, "--task", "glue/mrpc", "--max-target", "4"]
+    const r = await spot([...args, "--method", "both", "--json"])
+    expect(r.stderr).toBe("")
+    expect(r.code).toBe(0)
+    const res = JSON.parse(r.stdout.trim().split("\n").at(-1) as string)
+    expect(res.task).toBe("mrpc")
+    expect(res.results.map((x: { method: string }) => x.method)).toEqual(["rank", "decode"])
+    for (const x of res.results) {
+      expect(Object.keys(x).sort()).toEqual(["accuracy", "f1", "method", "score"])
+      expect(x.score).toBeCloseTo((x.f1 + x.accuracy) / 2)
+    }
+    expect(res.method).toBe("rank")
   })
 })
