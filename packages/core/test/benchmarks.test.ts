@@ -128,6 +128,28 @@ describe("T5's glue() format over Hugging Face records", () => {
     const bad = make("superglue/wsc", [{ ...rec, span2_text: "she", label: 1 }])
     expect(failure(bad)).toMatchObject({ _tag: "DataError", line: 1, field: "span2_text" })
   })
+  it("WNLI as T5's eval-only wnli_simple: the best-matching pronoun marked, the hypothesis words in its place as target", () => {
+    const w = (sentence1: string, sentence2: string, label = 1) =>
+      examples("glue/wnli_simple", [{ sentence1, sentence2, label, idx: 0 }])[0]
+    // T5's docstring example
+    expect(w("The fish ate the worm. It was tasty.", "The worm was tasty.")).toEqual({
+      input: "wsc: The fish ate the worm. *It* was tasty.",
+      target: "The worm",
+      referentCorrect: true,
+    })
+    expect(w("The trophy did not fit in the suitcase because it was big.", "The trophy was big.", 0)).toEqual({
+      input: "wsc: The trophy did not fit in the suitcase because *it* was big.",
+      target: "The trophy",
+      referentCorrect: false,
+    })
+    // punctuation after the pronoun is split off; the first match in the hypothesis is taken
+    expect(w("Ann thanked Sue for helping her.", "Ann thanked Sue for helping Ann.")).toMatchObject({
+      input: "wsc: Ann thanked Sue for helping *her* .",
+      target: "Ann",
+    })
+    const bad = make("glue/wnli_simple", [{ sentence1: "Cats sleep.", sentence2: "Cats rest.", label: 0, idx: 0 }])
+    expect(failure(bad)).toMatchObject({ _tag: "DataError", line: 1, field: "sentence1" })
+  })
   it("the taskless variant drops the first word (the task name)", () => {
     const o = { taskless: true }
     expect(examples("superglue/boolq", [{ question: "q", passage: "p", idx: 0, label: 0 }], o)[0].input).toBe(

@@ -55,6 +55,14 @@ export const GLUE: Readonly<Record<string, TaskDef>> = {
   qnli: glueTask("qnli", NLI2, sorted("question", "sentence"), ["accuracy"]),
   rte: glueTask("rte", NLI2, sorted("sentence1", "sentence2"), ["accuracy"]),
   wnli: glueTask("wnli", ["not_entailment", "entailment"], sorted("sentence1", "sentence2"), ["accuracy"]),
+  /** T5's eval-only `glue_wnli_v002_simple_eval`: WNLI rewritten in WSC form, scored as WSC. */
+  wnli_simple: {
+    name: "wnli_simple",
+    input: "wsc: {sentence1} with the pronoun matching {sentence2} marked *…*",
+    target: "the words of {sentence2} in the pronoun's place",
+    metrics: ["accuracy"],
+    format: { kind: "wnli_simple" },
+  },
   /** The diagnostic set, cast as MNLI. */
   ax: glueTask("ax", NLI3, sorted("premise", "hypothesis"), ["accuracy"], { benchmark: "mnli" }),
 }

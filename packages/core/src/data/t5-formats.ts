@@ -9,6 +9,7 @@
 import { Result } from "effect"
 import { DataError } from "../errors.ts"
 import type { Dataset, Example, RawRecord, TaskDef } from "./dataset.ts"
+import { wnliSimple } from "./wnli-simple.ts"
 
 export type T5Format =
   | {
@@ -31,6 +32,8 @@ export type T5Format =
       readonly correctReferentOnly: boolean
       readonly taskless?: boolean
     }
+  /** T5's eval-only `wnli_simple`: a WNLI pair rewritten in WSC form (scored like `wsc_simple`). */
+  | { readonly kind: "wnli_simple"; readonly taskless?: boolean }
 
 type R<A> = Result.Result<A, DataError>
 
@@ -186,6 +189,18 @@ const stsb = (rec: RawRecord, file: string, line: number): R<Example[]> =>
     return [{ input: `stsb sentence1: ${s1} sentence2: ${s2}`, target: stsbTarget(v) }]
   })
 
+const wnli = (rec: RawRecord, file: string, line: number): R<Example[]> =>
+  Result.gen(function* () {
+    const premise = yield* text(rec, "sentence1", file, line)
+    const hypothesis = yield* text(rec, "sentence2", file, line)
+    const label = yield* int(rec.label, "label", file, line)
+    if (label < -1 || label > 1) return yield* err(file, line, "label", `must be 0, 1 or -1 (unlabelled), got ${label}`)
+    yield* flatIdx(rec, file, line)
+    const r = wnliSimple(premise, hypothesis)
+    if (Result.isFailure(r)) return yield* err(file, line, "sentence1", `T5's wnli_simple cannot rewrite this pair: ${r.failure}`)
+    return [{ ...r.success, ...(label >= 0 ? { referentCorrect: label === 1 } : {}) }]
+  })
+
 /** ReCoRD: one example per answer, in the stored order (`<unk>` when there are none). */
 const record = (rec: RawRecord, file: string, line: number): R<Example[]> =>
   Result.gen(function* () {
@@ -208,7 +223,9 @@ export const formatRecord = (f: T5Format, rec: RawRecord, file: string, line: nu
         ? stsb(rec, file, line)
         : f.kind === "record"
           ? record(rec, file, line)
-          : wscSimple(rec, f.correctReferentOnly, file, line)
+          : f.kind === "wnli_simple"
+            ? wnli(rec, file, line)
+            : wscSimple(rec, f.correctReferentOnly, file, line)
   return f.taskless ? Result.map(out, (xs) => xs.map((x) => ({ ...x, input: removeFirstTextToken(x.input) }))) : out
 }
 

@@ -109,7 +109,7 @@ export const scoreFormatted = (ds: Dataset, format: T5Format, predictions: reado
     )
     return pick(names, { squad_em: () => r.em, squad_f1: () => r.f1 })
   }
-  if (format.kind === "wsc_simple") {
+  if (format.kind === "wsc_simple" || format.kind === "wnli_simple") {
     const gold = ex.map((e) => (e.referentCorrect === undefined ? -1 : e.referentCorrect ? 1 : 0))
     const pred = predictions.map((p, i) => wscPredictsReferent(p, ex[i].target))
     return pick(names, { accuracy: () => M.accuracy(pred, gold) })
