@@ -3,7 +3,8 @@
  * outputs go through T5's postprocessor (an output that is no label is wrong); ReCoRD decodes each
  * passage/query once; the score is the mean of the task's metrics.
  */
-import { Benchmarks, Data, Evaluate, type HostTensor, ReferenceBackend, T5, T5Presets, Tokenizers } from "@spot/core"
+import { NodeServices } from "@effect/platform-node"
+import { Benchmarks, Data, Evaluate, type HostTensor, ReferenceBackend, T5, T5Presets, Tokenizers, Tuning } from "@spot/core"
 import { Effect, Result } from "effect"
 import { describe, expect, it } from "vitest"
 import type { T5Config as Config } from "../src/t5/config.ts"
@@ -108,5 +109,34 @@ describe("evaluation methods", () => {
       ),
     )
     expect(Result.isFailure(bad) && bad.failure).toMatchObject({ _tag: "InputError", field: "method" })
+  })
+
+  it("training validates by the method asked for, and selects by the mean of the task's metrics", () => {
+    const setup = (evalMethod?: Evaluate.EvalMethod): Tuning.DataSetup => ({
+      model,
+      tokenizer: tok,
+      train: [mrpc],
+      valid: mrpc,
+      batchSize: 2,
+      maxSource: 64,
+      maxTarget: 3,
+      seed: 0,
+      ...(evalMethod ? { evalMethod } : {}),
+    })
+    const evalWith = (m?: Evaluate.EvalMethod) =>
+      Effect.runSync(
+        Effect.gen(function* () {
+          const { problem } = yield* Tuning.promptProblem(setup(m), runner, prompt)
+          return yield* problem.evaluate(problem.init)
+        }).pipe(Effect.provide(ReferenceBackend.layer), Effect.provide(NodeServices.layer)),
+      ) as Evaluate.EvalResult
+    for (const [m, want] of [
+      [undefined, "rank"],
+      ["decode", "decode"],
+    ] as const) {
+      const r = evalWith(m)
+      expect(r.method).toBe(want)
+      expect(r.score).toBeCloseTo((r.metrics.f1 + r.metrics.accuracy) / 2)
+    }
   })
 })

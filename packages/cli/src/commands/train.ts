@@ -42,6 +42,10 @@ export const trainFlags = {
     Flag.withDescription("holds best, last, early checkpoints and the resume state"),
   ),
   resume: Flag.Boolean("resume").pipe(Flag.withDefault(false)),
+  evalMethod: Flag.Literals("eval-method", ["auto", "rank", "decode"] as const).pipe(
+    Flag.withDefault("auto" as const),
+    Flag.withDescription("validation by rank classification or by decoding (T5's scoring); auto: rank for classification tasks"),
+  ),
   ...backendFlags,
   json: Flag.Boolean("json").pipe(Flag.withDefault(false)),
 }
@@ -58,6 +62,7 @@ export const dataSetup = (
     seed: number
     maxEval: number
     checkpointDir: string
+    evalMethod?: "auto" | "rank" | "decode"
   },
   model: import("@spot/core").T5Model,
   tokenizer: import("@spot/core").Tokenizer,
@@ -75,6 +80,7 @@ export const dataSetup = (
   mixing: { ...(f.mixingCap > 0 ? { cap: f.mixingCap } : {}), temperature: f.temperature },
   seed: f.seed,
   ...(f.maxEval > 0 ? { maxEvalExamples: f.maxEval } : {}),
+  ...(f.evalMethod && f.evalMethod !== "auto" ? { evalMethod: f.evalMethod } : {}),
   checkpointDir: f.checkpointDir,
 })
 
