@@ -40,33 +40,24 @@ export const loadPlain = (file: string, name?: string) =>
     Data.inferClassification(ds),
   )
 
-/** A ready-made task definition: `glue/rte`, `superglue/cb`, … */
-export const taskDefinition = (spec: string) => {
-  const [bench, name] = spec.split("/")
-  const table = bench === "glue" ? Benchmarks.GLUE : bench === "superglue" ? Benchmarks.SUPERGLUE : undefined
-  const def = table?.[name ?? ""]
-  return def
-    ? Effect.succeed(def)
-    : Effect.fail(
-        new InputError({
-          field: "--task",
-          message: `unknown task ${spec}; known: ${[...Object.keys(Benchmarks.GLUE).map((k) => `glue/${k}`), ...Object.keys(Benchmarks.SUPERGLUE).map((k) => `superglue/${k}`)].join(", ")}`,
-        }),
-      )
-}
+/** A ready-made task definition: `glue/rte`, `superglue/cb`, … (T5's format; `Benchmarks.taskPreset`). */
+export const taskDefinition = (spec: string, options: Benchmarks.PresetOptions = {}) =>
+  Effect.fromResult(Benchmarks.taskPreset(spec, options))
 
 /**
  * Train files (comma-separated: a mixture) and a validation file sharing the first one's classes;
- * with `task` (e.g. `glue/rte`), every file is read with that ready-made definition.
+ * with `task` (e.g. `glue/rte`), every file is read with that ready-made definition (train files in
+ * T5's training variant, the validation file in its evaluation variant).
  */
-export const loadSplits = (trainFiles: string, validFile: string, task = "") =>
+export const loadSplits = (trainFiles: string, validFile: string, task = "", options: { readonly taskless?: boolean } = {}) =>
   Effect.gen(function* () {
     if (task !== "") {
-      const def = yield* taskDefinition(task)
+      const trainDef = yield* taskDefinition(task, { ...options, split: "train" })
+      const validDef = yield* taskDefinition(task, { ...options, split: "eval" })
       const train: Dataset[] = []
-      for (const f of trainFiles.split(",").filter((x) => x !== "")) train.push(yield* Data.loadDataset(f, def))
+      for (const f of trainFiles.split(",").filter((x) => x !== "")) train.push(yield* Data.loadDataset(f, trainDef))
       if (train.length === 0) return yield* new InputError({ field: "--train", message: "no training file" })
-      return { train, valid: yield* Data.loadDataset(validFile, def) }
+      return { train, valid: yield* Data.loadDataset(validFile, validDef) }
     }
     const train: Dataset[] = []
     for (const f of trainFiles.split(",").filter((s) => s !== "")) train.push(yield* loadPlain(f))

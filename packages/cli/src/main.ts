@@ -3,6 +3,7 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Effect, Layer } from "effect"
 import { Command } from "effect/cli"
 import { bench } from "./commands/bench.ts"
+import { data } from "./commands/data.ts"
 import { demo } from "./commands/demo.ts"
 import { evalCommand, predict } from "./commands/evaluate.ts"
 import { library } from "./commands/library.ts"
@@ -29,6 +30,7 @@ const spot = Command.make("spot").pipe(
     pretrain,
     parity,
     bench,
+    data,
   ]),
 )
 

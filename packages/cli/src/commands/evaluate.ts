@@ -2,7 +2,7 @@ import { Data, Evaluate, T5 } from "@spot/core"
 import { Console, Effect, FileSystem } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"
-import { loadModelAndTokenizer, loadPlain, loadPromptFile, modelFlags } from "../common.ts"
+import { loadModelAndTokenizer, loadPlain, loadPromptFile, modelFlags, taskDefinition } from "../common.ts"
 import { printJson, printRecord } from "../output.ts"
 
 export const evalCommand = Command.make(
@@ -12,7 +12,20 @@ export const evalCommand = Command.make(
     prompt: Flag.String("prompt").pipe(
       Flag.withDescription("prompt safetensors (key prompt, or a PEFT adapter_model.safetensors)"),
     ),
-    data: Flag.String("data").pipe(Flag.withDescription("JSONL/CSV/TSV file of {input, target}")),
+    data: Flag.String("data").pipe(
+      Flag.withDescription("JSONL/CSV/TSV file of {input, target} (or, with --task, Hugging Face records)"),
+    ),
+    task: Flag.String("task").pipe(
+      Flag.withDefault(""),
+      Flag.withDescription("read --data with a task preset (glue/rte, superglue/multirc, …) and score it with T5's metrics"),
+    ),
+    taskless: Flag.Boolean("taskless").pipe(Flag.withDefault(false), Flag.withDescription("the preset's taskless variant")),
+    method: Flag.Literals("method", ["auto", "rank", "decode", "both"] as const).pipe(
+      Flag.withDefault("auto" as const),
+      Flag.withDescription(
+        "rank classification, greedy decoding (T5's postprocessor: invalid outputs are wrong), or both; auto: rank for classification tasks",
+      ),
+    ),
     classesFrom: Flag.String("classes-from").pipe(
       Flag.optional,
       Flag.withDescription("training file whose targets define the classes"),
@@ -27,22 +40,38 @@ export const evalCommand = Command.make(
     Effect.gen(function* () {
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
       const { prompt } = yield* loadPromptFile(f.prompt, model.config.dModel)
-      let ds = yield* loadPlain(f.data)
+      let ds =
+        f.task !== ""
+          ? yield* Data.loadDataset(f.data, yield* taskDefinition(f.task, { taskless: f.taskless }))
+          : yield* loadPlain(f.data)
       if (f.classesFrom._tag === "Some")
         ds = yield* Effect.fromResult(Data.withClassesOf(ds, yield* loadPlain(f.classesFrom.value)))
       const runner = yield* T5.makeRunner(model)
-      const r = yield* Evaluate.evaluatePrompt(runner, tokenizer, prompt, ds, {
-        batchSize: f.batch,
-        maxSource: f.maxSource,
-        maxTarget: f.maxTarget,
-      })
-      const res = {
-        data: f.data,
-        examples: ds.examples.length,
-        mode: ds.candidates ? "rank-classification" : "generation",
-        ...r.metrics,
+      const methods: Evaluate.EvalMethod[] =
+        f.method === "both" ? ["rank", "decode"] : f.method === "auto" ? [ds.candidates ? "rank" : "decode"] : [f.method]
+      const results = []
+      for (const method of methods) {
+        const r = yield* Evaluate.evaluatePrompt(runner, tokenizer, prompt, ds, {
+          batchSize: f.batch,
+          maxSource: f.maxSource,
+          maxTarget: f.maxTarget,
+          method,
+        })
+        results.push({ method: r.method, score: r.score, ...r.metrics })
       }
-      yield* f.json ? printJson(res) : printRecord(`evaluated ${f.prompt}`, res)
+      // the first method's numbers at the top level; every method's in `results`
+      const res = { data: f.data, task: ds.task.name, examples: ds.examples.length, ...results[0], results }
+      if (f.json) yield* printJson(res)
+      else
+        for (const r of results)
+          yield* printRecord(
+            `evaluated ${f.prompt} on ${f.data} (${r.method === "rank" ? "rank classification" : "greedy decoding"})`,
+            {
+              task: ds.task.name,
+              examples: ds.examples.length,
+              ...r,
+            },
+          )
     }).pipe(Effect.provide(backendLayer(f))),
 ).pipe(Command.withDescription("Evaluate a prompt on a labelled file."))
 

@@ -14,6 +14,10 @@ export const trainFlags = {
     Flag.withDefault(""),
     Flag.withDescription("read the files with a ready-made definition (glue/rte, superglue/cb, …) instead of {input, target}"),
   ),
+  taskless: Flag.Boolean("taskless").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("with --task: the prompt-tuning code's taskless variant (no task-name word in the input)"),
+  ),
   steps: Flag.Int("steps").pipe(Flag.withDefault(1000)),
   seed: Flag.Int("seed").pipe(Flag.withDefault(0)),
   batch: Flag.Int("batch").pipe(Flag.withDefault(32)),
@@ -38,6 +42,10 @@ export const trainFlags = {
     Flag.withDescription("holds best, last, early checkpoints and the resume state"),
   ),
   resume: Flag.Boolean("resume").pipe(Flag.withDefault(false)),
+  evalMethod: Flag.Literals("eval-method", ["auto", "rank", "decode"] as const).pipe(
+    Flag.withDefault("auto" as const),
+    Flag.withDescription("validation by rank classification or by decoding (T5's scoring); auto: rank for classification tasks"),
+  ),
   ...backendFlags,
   json: Flag.Boolean("json").pipe(Flag.withDefault(false)),
 }
@@ -54,6 +62,7 @@ export const dataSetup = (
     seed: number
     maxEval: number
     checkpointDir: string
+    evalMethod?: "auto" | "rank" | "decode"
   },
   model: import("@spot/core").T5Model,
   tokenizer: import("@spot/core").Tokenizer,
@@ -71,6 +80,7 @@ export const dataSetup = (
   mixing: { ...(f.mixingCap > 0 ? { cap: f.mixingCap } : {}), temperature: f.temperature },
   seed: f.seed,
   ...(f.maxEval > 0 ? { maxEvalExamples: f.maxEval } : {}),
+  ...(f.evalMethod && f.evalMethod !== "auto" ? { evalMethod: f.evalMethod } : {}),
   checkpointDir: f.checkpointDir,
 })
 
@@ -97,7 +107,7 @@ export const train = Command.make(
       const path = yield* Path.Path
       const fs = yield* FileSystem.FileSystem
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
-      const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid, f.task)
+      const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid, f.task, { taskless: f.taskless })
       const init = yield* initialPrompt(f.init, model, tokenizer, f.promptLength, f.seed, trainSets[0].candidates ?? [])
       const runner = yield* T5.makeRunner(model)
       const setup = { ...dataSetup(f, model, tokenizer, trainSets, valid), meta: { init: f.init } }

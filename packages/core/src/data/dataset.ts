@@ -7,6 +7,7 @@
 import { Effect, FileSystem, Result } from "effect"
 import { DataError } from "../errors.ts"
 import type { MetricName } from "../train/metrics.ts"
+import { makeFormattedDataset, type T5Format } from "./t5-formats.ts"
 
 export type RawRecord = Readonly<Record<string, unknown>>
 
@@ -21,6 +22,11 @@ export interface TaskDef {
   readonly metrics: readonly MetricName[]
   /** Label treated as positive by F1 / Matthews. */
   readonly positive?: string
+  /**
+   * A T5 preprocessor over Hugging Face GLUE/SuperGLUE records (`data/t5-formats.ts`); when present it
+   * replaces the templates, and scoring follows T5's postprocessor for it (`train/scoring.ts`).
+   */
+  readonly format?: T5Format
 }
 
 export interface Example {
@@ -28,6 +34,12 @@ export interface Example {
   readonly target: string
   /** Index into the verbalizer's candidates for classification tasks. */
   readonly label?: number
+  /** The group an example is scored in (MultiRC: its question; ReCoRD: its passage/query). */
+  readonly group?: string
+  /** Every correct answer (ReCoRD: scored by the best of them). */
+  readonly answers?: readonly string[]
+  /** WSC (T5's `wsc_simple`): whether `target`, the candidate referent, is the pronoun's referent. */
+  readonly referentCorrect?: boolean
 }
 
 export interface Dataset {
@@ -66,6 +78,7 @@ export const makeDataset = (
 ): Result.Result<Dataset, DataError> =>
   Result.gen(function* () {
     if (records.length === 0) return yield* Result.fail(new DataError({ file, line: 0, field: "(file)", message: "no examples" }))
+    if (task.format) return yield* makeFormattedDataset({ ...task, format: task.format }, records, file)
     const labels = task.verbalizer ? Object.keys(task.verbalizer) : undefined
     const candidates = task.verbalizer ? Object.values(task.verbalizer) : undefined
     const examples: Example[] = []

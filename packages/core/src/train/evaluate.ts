@@ -1,15 +1,22 @@
 /**
- * Evaluation of a prompt on a dataset: rank classification over the verbalizer's strings for
- * classification tasks, greedy generation otherwise; then the task's metrics.
+ * Evaluation of a prompt on a dataset, by one of two methods: `rank` (rank classification over the
+ * verbalizer's strings: the prediction is always a valid label) or `decode` (greedy or beam
+ * generation, then the task's postprocessor as T5 does: an output that is no label counts as wrong).
+ * Then the task's metrics; the score checkpoints are selected by is their mean.
  */
 import { Effect } from "effect"
 import { encodeDataset, makeBatch } from "../data/batching.ts"
 import type { Dataset } from "../data/dataset.ts"
 import type { Tokenizer } from "../data/tokenizer.ts"
+import { InputError } from "../errors.ts"
 import type { HostTensor } from "../graph/tensor.ts"
 import type { T5Runner } from "../t5/model.ts"
 import { generateBeam, generateGreedy, rankScores } from "../t5/model.ts"
 import * as M from "./metrics.ts"
+import { firstOfGroups, scoreFormatted } from "./scoring.ts"
+
+/** `rank`: rank classification over the task's label strings; `decode`: generation then postprocessing. */
+export type EvalMethod = "rank" | "decode"
 
 export interface EvalOptions {
   readonly batchSize?: number
@@ -21,16 +28,21 @@ export interface EvalOptions {
   /** Beam width for generation (1: greedy). */
   readonly beams?: number
   readonly weights?: ReadonlyMap<string, HostTensor<"f32">>
+  /** Default: `rank` for classification tasks, `decode` otherwise. */
+  readonly method?: EvalMethod
 }
 
 export interface EvalResult {
-  /** The task's first metric: the one checkpoints are selected by. */
+  /** Which method produced the predictions (and so every number here). */
+  readonly method: EvalMethod
+  /** The mean of the task's metrics (`Metrics.taskScore`): the number checkpoints are selected by. */
   readonly score: number
   readonly metrics: Readonly<Record<string, number>>
   readonly predictions: readonly string[]
 }
 
 export const computeMetrics = (ds: Dataset, predictions: readonly string[], golds: readonly string[]): Record<string, number> => {
+  if (ds.task.format) return scoreFormatted(ds, ds.task.format, predictions)
   const out: Record<string, number> = {}
   const positive = ds.task.positive ?? ds.candidates?.[ds.candidates.length - 1]
   const num = (xs: readonly string[]) => xs.map((x) => Number.parseFloat(x))
@@ -64,9 +76,20 @@ export const evaluatePrompt = (runner: T5Runner, tok: Tokenizer, prompt: HostTen
     const B = o.batchSize ?? 32
     const examples = ds.examples.slice(0, o.maxExamples ?? ds.examples.length)
     const sub = { ...ds, examples }
-    const { items } = encodeDataset(sub, tok, { maxSource: o.maxSource ?? 512, maxTarget: o.maxTarget ?? 64 })
-    const predictions: string[] = []
-    const cands = ds.candidates?.map((c) => tok.encode(c))
+    const method: EvalMethod = o.method ?? (ds.candidates ? "rank" : "decode")
+    if (method === "rank" && !ds.candidates)
+      return yield* new InputError({
+        field: "method",
+        message: `rank classification needs a classification task; ${ds.task.name} has no label strings (use decode)`,
+      })
+    // ReCoRD repeats an input once per answer and T5 scores one copy: decode each input once
+    const todo = ds.task.format?.kind === "record" ? firstOfGroups(sub) : examples.map((_, i) => i)
+    const { items } = encodeDataset({ ...sub, examples: todo.map((i) => examples[i]) }, tok, {
+      maxSource: o.maxSource ?? 512,
+      maxTarget: o.maxTarget ?? 64,
+    })
+    const decoded: string[] = []
+    const cands = method === "rank" ? ds.candidates?.map((c) => tok.encode(c)) : undefined
     for (let i = 0; i < items.length; i += B) {
       const chunk = items.slice(i, i + B)
       const batch = makeBatch(chunk, B, tok.padId, 8, o.maxSource ?? 512)
@@ -84,7 +107,7 @@ export const evaluatePrompt = (runner: T5Runner, tok: Tokenizer, prompt: HostTen
           let best = 0
           for (let k = 1; k < cands.length; k++)
             if (scores.data[r * cands.length + k] > scores.data[r * cands.length + best]) best = k
-          predictions.push(ds.candidates[best])
+          decoded.push(ds.candidates[best])
         }
       } else {
         const gen =
@@ -92,14 +115,17 @@ export const evaluatePrompt = (runner: T5Runner, tok: Tokenizer, prompt: HostTen
             ? yield* generateBeam(runner, prompt, batch.inputIds, batch.attentionMask, o.maxTarget ?? 64, o.beams ?? 1, o.weights)
             : yield* generateGreedy(runner, prompt, batch.inputIds, batch.attentionMask, o.maxTarget ?? 64, o.weights)
         const len = gen.shape[1]
-        for (let r = 0; r < chunk.length; r++)
-          predictions.push(tok.decode(Array.from(gen.data.subarray(r * len + 1, (r + 1) * len))))
+        for (let r = 0; r < chunk.length; r++) decoded.push(tok.decode(Array.from(gen.data.subarray(r * len + 1, (r + 1) * len))))
       }
     }
+    const byGroup = new Map(todo.map((ex, k) => [examples[ex].group ?? `#${ex}`, decoded[k]]))
+    const predictions = examples.map((e, i) =>
+      todo.length === examples.length ? decoded[i] : (byGroup.get(e.group ?? `#${i}`) ?? ""),
+    )
     const metrics = computeMetrics(
       sub,
       predictions,
       examples.map((e) => e.target),
     )
-    return { score: metrics[ds.task.metrics[0]] ?? Number.NaN, metrics, predictions } satisfies EvalResult
+    return { method, score: M.taskScore(metrics), metrics, predictions } satisfies EvalResult
   })

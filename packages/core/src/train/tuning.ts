@@ -32,6 +32,8 @@ export interface DataSetup {
   readonly seed: number
   readonly evalBatchSize?: number
   readonly maxEvalExamples?: number
+  /** How validation predicts (rank classification or decoding); default: rank for classification tasks. */
+  readonly evalMethod?: import("./evaluate.ts").EvalMethod
   readonly checkpointDir?: string
   /** Extra metadata for written files (task name, init, …). */
   readonly meta?: Readonly<Record<string, string>>
@@ -122,6 +124,7 @@ export const promptProblem = (s: DataSetup, runner: T5Runner, init: HostTensor<"
           maxSource: s.maxSource,
           maxTarget: s.maxTarget,
           ...(s.maxEvalExamples ? { maxExamples: s.maxEvalExamples } : {}),
+          ...(s.evalMethod ? { method: s.evalMethod } : {}),
         }),
       save: (which, params, meta) => {
         if (!s.checkpointDir) return Effect.succeed("")
@@ -183,6 +186,7 @@ export const modelProblem = (s: DataSetup, runner: T5Runner) =>
           maxTarget: s.maxTarget,
           weights: params,
           ...(s.maxEvalExamples ? { maxExamples: s.maxEvalExamples } : {}),
+          ...(s.evalMethod ? { method: s.evalMethod } : {}),
         }),
       save: (which, params, meta) =>
         Effect.gen(function* () {
