@@ -1,0 +1,5 @@
+/**
+ * `@spot/cluster`: the prompt library in PostgreSQL and the study grid on Effect Cluster + Workflow.
+ */
+export * as PgLibrary from "./pg-library.ts"
+export { PostgresLibrary } from "./pg-library.ts"
