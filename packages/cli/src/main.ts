@@ -12,6 +12,7 @@ import { reportCommand, study } from "./commands/study.ts"
 import { train } from "./commands/train.ts"
 import { transfer } from "./commands/transfer.ts"
 import { tuneModel } from "./commands/tune-model.ts"
+import { worker } from "./commands/worker.ts"
 import { describeError } from "./output.ts"
 
 const spot = Command.make("spot").pipe(
@@ -29,6 +30,7 @@ const spot = Command.make("spot").pipe(
     pretrain,
     parity,
     bench,
+    worker,
   ]),
 )
 
