@@ -10,10 +10,10 @@
  * - A cell whose model fingerprint differs from the worker's is refused by that worker (typed
  *   `CellRefused`, retried elsewhere) and never computed with the wrong model.
  */
-import { NodeClusterSocket } from "@effect/platform-node"
+import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
-import { ClusterWorkflowEngine, RunnerAddress } from "effect/cluster"
+import { ClusterWorkflowEngine, RunnerAddress, ShardingConfig, SqlMessageStorage, SqlRunnerStorage } from "effect/cluster"
 import { SqlClient } from "effect/sql"
 import { Activity, Workflow, type WorkflowEngine } from "effect/workflow"
 
@@ -142,6 +142,11 @@ export const gridCellLayer = GridCell.toLayer((cell) =>
 export interface ClusterOptions {
   /** postgres://… of the cluster's database (message storage, runner storage, cell records). */
   readonly url: string
+  /**
+   * The model every runner of this cluster holds (fingerprint). Each model is its own cluster (its own
+   * storage tables) in the one database, so a worker never receives a cell of another model.
+   */
+  readonly fingerprint: string
   /** A worker's address that other runners reach it at; absent: a client that only submits. */
   readonly runner?: { readonly host: string; readonly port: number } | undefined
   /** Faster failure detection for tests (shard lock expiry). */
@@ -153,20 +158,25 @@ export const sqlLayer = (url: string) => PgClient.layer({ url: Redacted.make(url
 
 /** Sharding over sockets with SQL storage, and the workflow engine on top. */
 export const engineLayer = (o: ClusterOptions) => {
-  const sharding = NodeClusterSocket.layer({
-    storage: "sql",
-    clientOnly: o.runner === undefined,
-    shardingConfig: {
-      runnerAddress: o.runner ? Option.some(RunnerAddress.make(o.runner.host, o.runner.port)) : Option.none(),
-      shardsPerGroup: 16,
-      ...(o.shardLockExpiration ? { shardLockExpiration: o.shardLockExpiration } : {}),
-      entityMessagePollInterval: Duration.millis(250),
-      entityReplyPollInterval: Duration.millis(250),
-      refreshAssignmentsInterval: Duration.millis(1000),
-    },
-  })
-  return ClusterWorkflowEngine.layer.pipe(Layer.provideMerge(sharding))
+  const shardingConfig: Partial<ShardingConfig.ShardingConfig["Service"]> = {
+    runnerAddress: o.runner ? Option.some(RunnerAddress.make(o.runner.host, o.runner.port)) : Option.none(),
+    shardsPerGroup: 16,
+    ...(o.shardLockExpiration ? { shardLockExpiration: o.shardLockExpiration } : {}),
+    entityMessagePollInterval: Duration.millis(250),
+    entityReplyPollInterval: Duration.millis(250),
+    refreshAssignmentsInterval: Duration.millis(1000),
+  }
+  const prefix = clusterPrefix(o.fingerprint)
+  const storage = Layer.mergeAll(
+    SqlMessageStorage.layerWith({ prefix }).pipe(Layer.provide(NodeCrypto.layerDigest)),
+    Layer.orDie(SqlRunnerStorage.layerWith({ prefix })),
+  ).pipe(Layer.provide(ShardingConfig.layerFromEnv(shardingConfig)))
+  const sharding = NodeClusterSocket.layer({ storage: "byo", clientOnly: o.runner === undefined, shardingConfig })
+  return ClusterWorkflowEngine.layer.pipe(Layer.provideMerge(sharding), Layer.provideMerge(storage))
 }
+
+/** The storage-table prefix of the cluster of one model. */
+export const clusterPrefix = (fingerprint: string) => `spot_${fingerprint.replace(/[^A-Za-z0-9]/g, "_").toLowerCase()}`
 
 /** A worker: a runner that computes cells with `work`. Runs until interrupted. */
 export const workerLayer = (o: ClusterOptions & { readonly runner: { host: string; port: number } }) =>

@@ -14,7 +14,8 @@ export interface ClusterStudyFlags {
   readonly json: boolean
 }
 
-const client = (url: string) => Grid.engineLayer({ url }).pipe(Layer.provideMerge(Grid.sqlLayer(url)))
+const client = (url: string, fingerprint: string) =>
+  Grid.engineLayer({ url, fingerprint }).pipe(Layer.provideMerge(Grid.sqlLayer(url)))
 
 /** Submits (or joins) the study and waits for it; returns the result for the caller to write out. */
 export const clusterStudy = (f: ClusterStudyFlags) =>
@@ -38,12 +39,11 @@ export const clusterStudy = (f: ClusterStudyFlags) =>
     const data = yield* Effect.fromResult(suiteData(f.spec))
     const runner = yield* T5.makeRunner(model)
     yield* Console.error(`study ${study}: submitting to the cluster; follow with \`spot study --cluster … --status\``)
-    const r = yield* ClusterStudy.runClusterStudy(
+    return yield* ClusterStudy.runClusterStudy(
       { model, tokenizer: Tokenizers.byteTokenizer, runner },
       f.spec,
       fingerprint,
       data,
       study,
-    )
-    return r
-  }).pipe(Effect.provide(client(f.cluster)))
+    ).pipe(Effect.provide(client(f.cluster, fingerprint)))
+  })

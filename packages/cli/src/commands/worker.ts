@@ -61,7 +61,7 @@ export const worker = Command.make(
         `worker ${name}: model ${work.fingerprint}, backend ${info.backend}, cluster ${f.cluster.replace(/:[^:@/]*@/, ":***@")}`,
       )
       return yield* Layer.launch(
-        Grid.workerLayer({ url: f.cluster, runner: { host: f.host, port: f.port } }).pipe(
+        Grid.workerLayer({ url: f.cluster, fingerprint: work.fingerprint, runner: { host: f.host, port: f.port } }).pipe(
           Layer.provide(Layer.succeed(Grid.CellWork, work)),
           Layer.provide(Grid.sqlLayer(f.cluster)),
         ),
