@@ -24,7 +24,7 @@ afterAll(() => {
 })
 
 const psql = (sql: string) =>
-  execFileSync("psql", [pg.url, "-At", "-c", sql], { encoding: "utf8" })
+  execFileSync("psql", [pg.url, "-At", "-c", sql], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
     .trim()
     .split("\n")
     .filter((l) => l !== "")
