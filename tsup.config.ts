@@ -10,12 +10,13 @@ const lib = (name: string, entry: Record<string, string> = { index: `packages/${
     sourcemap: true,
     clean: true,
     target: "es2022",
-    external: [/^@spot\//, "effect", /^effect\//, "onnxruntime-node", "onnxruntime-common", "onnx-proto", "webgpu"],
+    external: [/^@spot\//, "effect", /^effect\//, "onnxruntime-node", "onnxruntime-common", "onnx-proto", "webgpu", /^@effect\//],
   })
 
 export default [
   lib("core", { index: "packages/core/src/index.ts", graph: "packages/core/src/graph/index.ts" }),
   lib("experiments"),
+  lib("cluster"),
   lib("backend-cuda"),
   lib("backend-webgpu"),
   defineConfig({

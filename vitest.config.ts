@@ -9,6 +9,7 @@ export default defineConfig({
       "@spot/core/graph": fileURLToPath(new URL("./packages/core/src/graph/index.ts", import.meta.url)),
       "@spot/core": src("core"),
       "@spot/experiments": src("experiments"),
+      "@spot/cluster": src("cluster"),
       "@spot/backend-cuda": src("backend-cuda"),
       "@spot/backend-webgpu": src("backend-webgpu"),
     },

@@ -13,6 +13,7 @@ import { reportCommand, study } from "./commands/study.ts"
 import { train } from "./commands/train.ts"
 import { transfer } from "./commands/transfer.ts"
 import { tuneModel } from "./commands/tune-model.ts"
+import { worker } from "./commands/worker.ts"
 import { describeError } from "./output.ts"
 
 const spot = Command.make("spot").pipe(
@@ -31,6 +32,7 @@ const spot = Command.make("spot").pipe(
     parity,
     bench,
     data,
+    worker,
   ]),
 )
 

@@ -1,12 +1,13 @@
-import { DirectoryLibrary, InputError, Interchange, Library, LibraryError, Safetensors, T5Checkpoint } from "@spot/core"
+import { InputError, Interchange, Library, LibraryError, Safetensors, T5Checkpoint } from "@spot/core"
 import { Console, Effect, FileSystem, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import { withLibrary } from "../library-store.ts"
 import { loadModel } from "../model.ts"
 import { printJson } from "../output.ts"
+import { copy } from "./library-copy.ts"
 
-const libraryFlag = Flag.String("library").pipe(Flag.withDescription("library folder"))
+const libraryFlag = Flag.String("library").pipe(Flag.withDescription("library folder, or postgres://…[?library=name]"))
 const json = Flag.Boolean("json").pipe(Flag.withDefault(false))
-const withLibrary = (dir: string) => Effect.provide(DirectoryLibrary.layer(dir))
 const modelKeyOf = (spec: Option.Option<string>, dModel: number) =>
   Option.isSome(spec)
     ? Effect.map(loadModel(spec.value), (m) => {
@@ -29,7 +30,7 @@ const init = Command.make("init", { library: libraryFlag }, ({ library }) =>
     const lib = yield* Library
     yield* lib.list
     yield* Console.log(`library ready at ${lib.location}`)
-  }).pipe(withLibrary(library)),
+  }).pipe(withLibrary(library, { create: true })),
 ).pipe(Command.withDescription("Create an empty library."))
 
 const add = Command.make(
@@ -76,7 +77,7 @@ const add = Command.make(
         ],
       })
       yield* Console.log(`added ${f.name} (seed ${f.seed}) to ${lib.location}`)
-    }).pipe(withLibrary(f.library)),
+    }).pipe(withLibrary(f.library, { create: true })),
 ).pipe(Command.withDescription("Add a trained prompt (and its task embedding) to the library."))
 
 const list = Command.make("list", { library: libraryFlag, json }, ({ library, json }) =>
@@ -169,7 +170,7 @@ const importCmd = Command.make(
         ],
       })
       yield* Console.log(`imported ${f.from} as ${f.name} ([${L}, ${d}], ${format})`)
-    }).pipe(withLibrary(f.library)),
+    }).pipe(withLibrary(f.library, { create: true })),
 ).pipe(Command.withDescription("Import a PEFT prompt-tuning adapter or an official SPoT .npy prompt."))
 
 const exportCmd = Command.make(
@@ -205,5 +206,5 @@ const exportCmd = Command.make(
 
 export const library = Command.make("library").pipe(
   Command.withDescription("The prompt library: source prompts keyed by task embeddings."),
-  Command.withSubcommands([init, add, list, show, rm, importCmd, exportCmd]),
+  Command.withSubcommands([init, add, list, show, rm, importCmd, exportCmd, copy]),
 )

@@ -1,12 +1,13 @@
 import { InputError, Safetensors, Similarity, Study, T5, Tokenizers } from "@spot/core"
 import { StudyReport, Synthetic } from "@spot/experiments"
-import { Console, Effect, FileSystem, Path, Result } from "effect"
+import { Console, Effect, FileSystem, Option, Path, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer, describeBackend } from "../backends.ts"
 import { loadModel } from "../model.ts"
 import { printJson } from "../output.ts"
 import { progressLayer } from "../progress.ts"
 import { MICRO_MODEL } from "./demo.ts"
+import { clusterStudy } from "./study-cluster.ts"
 
 const list = (s: string) => s.split(",").filter((x) => x !== "")
 
@@ -77,10 +78,33 @@ export const study = Command.make(
     ),
     ...backendFlags,
     json: Flag.Boolean("json").pipe(Flag.withDefault(false)),
+    cluster: Flag.String("cluster").pipe(
+      Flag.optional,
+      Flag.withDescription("postgres://… — cells computed by `spot worker`s of that cluster"),
+    ),
+    status: Flag.Boolean("status").pipe(Flag.withDefault(false), Flag.withDescription("with --cluster: show progress")),
   },
   (f) =>
     Effect.gen(function* () {
       const path = yield* Path.Path
+      if (Option.isSome(f.cluster)) {
+        const spec = {
+          ...Study.DEFAULT_STUDY,
+          sources: list(f.sources),
+          targets: list(f.targets),
+          seeds: list(f.seeds).map(Number),
+          sourceSteps: f.sourceSteps,
+          targetSteps: f.targetSteps,
+          train: f.train,
+          similarity: f.similarity,
+        }
+        const r = yield* clusterStudy({ cluster: f.cluster.value, model: f.model, spec, status: f.status, json: f.json })
+        if (!r) return
+        yield* (yield* FileSystem.FileSystem).makeDirectory(f.out, { recursive: true })
+        const html = yield* writeOutputs(f.out, r.result)
+        if (f.json) return yield* printJson({ ...r.result, study: r.study, report: html })
+        return yield* Console.log(`study ${r.study}: report ${html} (${r.result.cells} cells computed by the cluster)`)
+      }
       const info = yield* describeBackend
       const model = yield* loadModel(f.model)
       const runner = yield* T5.makeRunner(model)

@@ -1,18 +1,9 @@
-import {
-  DirectoryLibrary,
-  InputError,
-  Library,
-  type LibraryEntry,
-  Retrieval,
-  Safetensors,
-  Similarity,
-  Spot,
-  T5,
-} from "@spot/core"
+import { InputError, Library, type LibraryEntry, Retrieval, Safetensors, Similarity, Spot, T5 } from "@spot/core"
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"
 import { loadModelAndTokenizer, loadPlain, loadSplits, modelFlags } from "../common.ts"
+import { withLibrary } from "../library-store.ts"
 import { printJson } from "../output.ts"
 import { progressLayer } from "../progress.ts"
 
@@ -130,9 +121,5 @@ export const transfer = Command.make(
       for (const x of res.retrieved) yield* Console.log(`  ${x.task}#${x.seed}  ${x.similarity.toFixed(4)}`)
       for (const x of res.runs) yield* Console.log(`run ${x.label}: ${x.score.toFixed(4)}`)
       yield* Console.log(`best: ${res.best.label} (${res.best.score.toFixed(4)}) → ${f.out}`)
-    }).pipe(
-      Effect.provide(DirectoryLibrary.layer(f.library)),
-      Effect.provide(backendLayer(f)),
-      Effect.provide(progressLayer(f.json)),
-    ),
+    }).pipe(withLibrary(f.library), Effect.provide(backendLayer(f)), Effect.provide(progressLayer(f.json))),
 ).pipe(Command.withDescription("Targeted SPoT for one target: embed → retrieve → plan → train → evaluate."))

@@ -1,0 +1,187 @@
+/**
+ * A grid of cells on Effect Cluster + Workflow, with PostgreSQL as the message and runner storage.
+ *
+ * - `GridCell` is a durable workflow per cell (execution id = study + cell key), so cells are sharded
+ *   across every worker (runner) of the cluster; its one activity does the cell's work on that worker
+ *   and records the result in `spot_grid_cell` (primary key (study, key): recorded once, whatever
+ *   crashes) and every attempt in `spot_grid_attempt`.
+ * - Workers (`spot worker`) are full runners that register the cell workflow with their own
+ *   `CellWork` (the model and backend they hold). A submitter is a client-only runner.
+ * - A cell whose model fingerprint differs from the worker's is refused by that worker (typed
+ *   `CellRefused`, retried elsewhere) and never computed with the wrong model.
+ */
+import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
+import { PgClient } from "@effect/sql-pg"
+import { Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { ClusterWorkflowEngine, RunnerAddress, ShardingConfig, SqlMessageStorage, SqlRunnerStorage } from "effect/cluster"
+import { SqlClient } from "effect/sql"
+import { Activity, Workflow, type WorkflowEngine } from "effect/workflow"
+
+/** What a cell returns: a score and optional tensors (safetensors bytes: prompt, embedding). */
+export const CellResult = Schema.Struct({
+  score: Schema.Number,
+  tensors: Schema.optional(Schema.Uint8Array),
+})
+export type CellResult = typeof CellResult.Type
+
+export class CellFailed extends Schema.TaggedError<CellFailed>()("CellFailed", {
+  study: Schema.String,
+  key: Schema.String,
+  message: Schema.String,
+}) {}
+
+export const CellPayload = Schema.Struct({
+  /** The study (or transfer run) this cell belongs to. */
+  study: Schema.String,
+  key: Schema.String,
+  /** The model the cell must run on (fingerprint); workers of another model refuse it. */
+  fingerprint: Schema.String,
+  /** The grid's spec (JSON), the same for every cell of the study. */
+  spec: Schema.String,
+})
+export type CellPayload = typeof CellPayload.Type
+
+export const GridCell = Workflow.make("spot/GridCell", {
+  payload: CellPayload,
+  success: CellResult,
+  error: CellFailed,
+  idempotencyKey: (p) => `${p.study}/${p.key}`,
+})
+
+/**
+ * How a worker computes a cell. `lookup` returns another, already recorded cell's result: a transfer
+ * cell reads its source prompt this way.
+ */
+export interface CellWorkShape {
+  readonly fingerprint: string
+  readonly worker: string
+  readonly run: (
+    cell: CellPayload,
+    lookup: (key: string) => Effect.Effect<CellResult, CellFailed>,
+  ) => Effect.Effect<CellResult, CellFailed>
+}
+export class CellWork extends Context.Service<CellWork, CellWorkShape>()("@spot/cluster/CellWork") {}
+
+/** The tables that record cells (idempotent: safe to run on every start). */
+export const ensureTables = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE IF NOT EXISTS spot_grid_cell (
+    study text NOT NULL, key text NOT NULL, score double precision NOT NULL, tensors bytea,
+    worker text NOT NULL, recorded timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (study, key))`
+  yield* sql`CREATE TABLE IF NOT EXISTS spot_grid_attempt (
+    id bigserial PRIMARY KEY, study text NOT NULL, key text NOT NULL, worker text NOT NULL,
+    started timestamptz NOT NULL DEFAULT now())`
+})
+
+/** Cells recorded so far for a study, and attempts started (more attempts than cells = retries). */
+export const progress = (study: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const cells = yield* sql<{ n: string }>`SELECT count(*) AS n FROM spot_grid_cell WHERE study = ${study}`
+    const attempts = yield* sql<{ n: string }>`SELECT count(*) AS n FROM spot_grid_attempt WHERE study = ${study}`
+    const byWorker = yield* sql<{ worker: string; n: string }>`SELECT worker, count(*) AS n FROM spot_grid_cell
+      WHERE study = ${study} GROUP BY worker ORDER BY worker`
+    return {
+      cells: Number(cells[0]?.n ?? 0),
+      attempts: Number(attempts[0]?.n ?? 0),
+      byWorker: Object.fromEntries(byWorker.map((r) => [r.worker, Number(r.n)])),
+    }
+  })
+
+/** A recorded cell, if any (a retried activity returns it instead of computing again). */
+const recorded = (study: string, key: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ score: number; tensors: Uint8Array | null }>`SELECT score, tensors FROM spot_grid_cell
+      WHERE study = ${study} AND key = ${key}`
+    const r = rows[0]
+    return r ? Option.some<CellResult>({ score: r.score, ...(r.tensors ? { tensors: r.tensors } : {}) }) : Option.none()
+  })
+
+const failed = (cell: CellPayload, message: string) => new CellFailed({ study: cell.study, key: cell.key, message })
+
+/** The workflow's handler on a worker: one activity that computes (or finds) the cell and records it. */
+export const gridCellLayer = GridCell.toLayer((cell) =>
+  Effect.gen(function* () {
+    const work = yield* CellWork
+    const sql = yield* SqlClient.SqlClient
+    // phases run in order, so a cell's inputs (a transfer's source prompt) are recorded before it starts
+    const lookup = (key: string) =>
+      recorded(cell.study, key).pipe(
+        Effect.orDie,
+        Effect.flatMap((r) =>
+          Option.isSome(r) ? Effect.succeed(r.value) : Effect.fail(failed(cell, `input cell ${key} is not recorded yet`)),
+        ),
+        Effect.provideService(SqlClient.SqlClient, sql),
+      )
+    return yield* Activity.make({
+      name: "compute",
+      success: CellResult,
+      error: CellFailed,
+      execute: Effect.gen(function* () {
+        const done = yield* recorded(cell.study, cell.key).pipe(Effect.orDie)
+        if (Option.isSome(done)) return done.value
+        if (cell.fingerprint !== work.fingerprint) {
+          return yield* failed(cell, `worker ${work.worker} holds model ${work.fingerprint}, the cell needs ${cell.fingerprint}`)
+        }
+        yield* sql`INSERT INTO spot_grid_attempt (study, key, worker) VALUES (${cell.study}, ${cell.key}, ${work.worker})`.pipe(
+          Effect.orDie,
+        )
+        const r = yield* work.run(cell, lookup)
+        yield* sql`INSERT INTO spot_grid_cell (study, key, score, tensors, worker)
+          VALUES (${cell.study}, ${cell.key}, ${r.score}, ${r.tensors ?? null}, ${work.worker})
+          ON CONFLICT (study, key) DO NOTHING`.pipe(Effect.orDie)
+        // the first record wins: every reader sees the same result for a cell
+        const kept = yield* recorded(cell.study, cell.key).pipe(Effect.orDie)
+        return Option.getOrElse(kept, () => r)
+      }),
+    }).pipe(Activity.retry({ times: 3 }))
+  }),
+)
+
+export interface ClusterOptions {
+  /** postgres://… of the cluster's database (message storage, runner storage, cell records). */
+  readonly url: string
+  /**
+   * The model every runner of this cluster holds (fingerprint). Each model is its own cluster (its own
+   * storage tables) in the one database, so a worker never receives a cell of another model.
+   */
+  readonly fingerprint: string
+  /** A worker's address that other runners reach it at; absent: a client that only submits. */
+  readonly runner?: { readonly host: string; readonly port: number } | undefined
+  /** Faster failure detection for tests (shard lock expiry). */
+  readonly shardLockExpiration?: Duration.Input
+}
+
+/** The database client: the cluster's storage and the cell records. */
+export const sqlLayer = (url: string) => PgClient.layer({ url: Redacted.make(url), maxConnections: 8 })
+
+/** Sharding over sockets with SQL storage, and the workflow engine on top. */
+export const engineLayer = (o: ClusterOptions) => {
+  const shardingConfig: Partial<ShardingConfig.ShardingConfig["Service"]> = {
+    runnerAddress: o.runner ? Option.some(RunnerAddress.make(o.runner.host, o.runner.port)) : Option.none(),
+    shardsPerGroup: 16,
+    ...(o.shardLockExpiration ? { shardLockExpiration: o.shardLockExpiration } : {}),
+    entityMessagePollInterval: Duration.millis(250),
+    entityReplyPollInterval: Duration.millis(250),
+    refreshAssignmentsInterval: Duration.millis(1000),
+  }
+  const prefix = clusterPrefix(o.fingerprint)
+  const storage = Layer.mergeAll(
+    SqlMessageStorage.layerWith({ prefix }).pipe(Layer.provide(NodeCrypto.layerDigest)),
+    Layer.orDie(SqlRunnerStorage.layerWith({ prefix })),
+  ).pipe(Layer.provide(ShardingConfig.layerFromEnv(shardingConfig)))
+  const sharding = NodeClusterSocket.layer({ storage: "byo", clientOnly: o.runner === undefined, shardingConfig })
+  return ClusterWorkflowEngine.layer.pipe(Layer.provideMerge(sharding), Layer.provideMerge(storage))
+}
+
+/** The storage-table prefix of the cluster of one model. */
+export const clusterPrefix = (fingerprint: string) => `spot_${fingerprint.replace(/[^A-Za-z0-9]/g, "_").toLowerCase()}`
+
+/** A worker: a runner that computes cells with `work`. Runs until interrupted. */
+export const workerLayer = (o: ClusterOptions & { readonly runner: { host: string; port: number } }) =>
+  gridCellLayer.pipe(Layer.provideMerge(engineLayer(o)), Layer.provideMerge(Layer.effectDiscard(ensureTables)))
+
+/** Runs one cell of a study on the cluster and waits for its result. */
+export const executeCell = (cell: CellPayload): Effect.Effect<CellResult, CellFailed, WorkflowEngine.WorkflowEngine> =>
+  GridCell.execute(cell)
