@@ -1,23 +1,35 @@
+import { readFileSync } from "node:fs"
 import { defineConfig } from "tsup"
 
-// One build for the whole monorepo: each library package gets ESM + .d.ts, the CLI one executable bundle.
-const lib = (name: string, entry: Record<string, string> = { index: `packages/${name}/src/index.ts` }) =>
+/**
+ * Every dependency and peer a package declares stays an import in its dist (never bundled): the root
+ * package.json, where tsup looks by default, declares none of them.
+ */
+const externals = (name: string) => {
+  const p = JSON.parse(readFileSync(`packages/${name}/package.json`, "utf8"))
+  const names = [...Object.keys(p.dependencies ?? {}), ...Object.keys(p.peerDependencies ?? {})]
+  return [/^@spot\//, ...names.map((n) => new RegExp(`^${n.replace(/[/.]/g, "\\$&")}(/.*)?$`))]
+}
+
+// One build for the monorepo but the core: each library package gets ESM + .d.ts, the CLI one executable bundle.
+const lib = (name: string, entry: Record<string, string> = { index: `packages/${name}/src/index.ts` }, dtsBanner?: string) =>
   defineConfig({
     entry,
     outDir: `packages/${name}/dist`,
     format: "esm",
-    dts: true,
+    dts: dtsBanner ? { banner: dtsBanner } : true,
     sourcemap: true,
     clean: true,
     target: "es2022",
-    external: [/^@spot\//, "effect", /^effect\//, "onnxruntime-node", "onnxruntime-common", "onnx-proto", "webgpu"],
+    external: externals(name),
   })
 
 export default [
-  lib("core", { index: "packages/core/src/index.ts", graph: "packages/core/src/graph/index.ts" }),
+  // packages/core is built by tsc, one file per module (packages/core/tsconfig.build.json)
   lib("experiments"),
   lib("backend-cuda"),
-  lib("backend-webgpu"),
+  // the rolled-up .d.ts keeps the WebGPU type reference its source has (GPUDevice, GPUBuffer, …)
+  lib("backend-webgpu", undefined, '/// <reference types="@webgpu/types" />'),
   defineConfig({
     entry: { main: "packages/cli/src/main.ts" },
     outDir: "packages/cli/dist",
@@ -26,6 +38,6 @@ export default [
     clean: true,
     target: "node20",
     banner: { js: "#!/usr/bin/env node" },
-    external: [/^@spot\//, "effect", /^effect\//, /^@effect\//, "onnxruntime-node", "onnxruntime-common", "onnx-proto", "webgpu"],
+    external: externals("cli"),
   }),
 ]

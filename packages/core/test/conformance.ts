@@ -1,8 +1,10 @@
 /**
  * The backend conformance suite: every op, forward and VJP, on random shapes and values, and the
- * T5 parity fixtures, against the reference interpreter. Each backend's tests call it with its Layer.
+ * T5 parity fixtures, against the reference interpreter. Each backend's tests call it with its Layer;
+ * third parties get it from `@spot/core/testing` (the parity part reads fixture folders through
+ * `@effect/platform-node`, loaded only when it runs: pass `parity: false` elsewhere, or
+ * `fixtures: <folder holding hf-t5-parity/>` to use your own copy of the fixtures).
  */
-import { NodeServices } from "@effect/platform-node"
 import { Autodiff, Backend, type HostTensor, IR, Parity } from "@spot/core"
 import { Effect, Layer, Result } from "effect"
 import fc from "fast-check"
@@ -37,7 +39,7 @@ const caseGraph = (c: Case) => {
 export const conformanceSuite = (
   name: string,
   layer: Layer.Layer<Backend, unknown>,
-  options: { runs?: number; parity?: boolean } = {},
+  options: { runs?: number; parity?: boolean; fixtures?: string } = {},
 ) => {
   const onBackend = <A, E>(e: Effect.Effect<A, E, Backend>) =>
     Effect.runPromise(e.pipe(Effect.provide(layer)) as Effect.Effect<A, unknown>)
@@ -72,10 +74,13 @@ export const conformanceSuite = (
     describe(`${name}: parity with transformers`, () => {
       for (const fixture of FIXTURES) {
         it(fixture, async () => {
+          const { NodeServices } = await import("@effect/platform-node")
+          const dir = options.fixtures ? `${options.fixtures}/hf-t5-parity/${fixture}` : fixtureDir(fixture)
           const report = await Effect.runPromise(
-            Parity.runParity(fixtureDir(fixture)).pipe(
-              Effect.provide(Layer.mergeAll(NodeServices.layer, layer)),
-            ) as Effect.Effect<Parity.ParityReport, unknown>,
+            Parity.runParity(dir).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, layer))) as Effect.Effect<
+              Parity.ParityReport,
+              unknown
+            >,
           )
           expect(report).toMatchObject({ generation_exact: true, pass: true })
           expect(report.grad_cosine).toBeGreaterThan(0.9999)
