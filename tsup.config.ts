@@ -17,7 +17,7 @@ const lib = (name: string, entry: Record<string, string> = { index: `packages/${
     entry,
     outDir: `packages/${name}/dist`,
     format: "esm",
-    dts: dtsBanner ? { banner: dtsBanner } : true,
+    dts: true,
     sourcemap: true,
     clean: true,
     target: "es2022",
@@ -28,8 +28,9 @@ export default [
   // packages/core is built by tsc, one file per module (packages/core/tsconfig.build.json)
   lib("experiments"),
   lib("backend-cuda"),
-  // the rolled-up .d.ts keeps the WebGPU type reference its source has (GPUDevice, GPUBuffer, …)
-  lib("backend-webgpu", undefined, '/// <reference types="@webgpu/types" />'),
+  // TypeScript 6's lib.dom declares WebGPU itself: the .d.ts has no @webgpu/types reference, which
+  // types/ts5.d.ts adds for TypeScript < 6 (the package's "types@<6" export condition)
+  lib("backend-webgpu"),
   defineConfig({
     entry: { main: "packages/cli/src/main.ts" },
     outDir: "packages/cli/dist",

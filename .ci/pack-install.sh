@@ -10,15 +10,16 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="$ROOT/node_modules/.bin"
 WORK="$(mktemp -d /tmp/spot-pack-XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$WORK"' EXIT
 # what a user sets so that onnxruntime-node's install step does not download the CUDA provider
 # (npm 11 blocks dependency install scripts unless approved; older npm runs them)
 export ONNXRUNTIME_NODE_INSTALL=skip
 # the repository's .npmrc must not help: run npm from directories outside the checkout
 export npm_config_userconfig=/dev/null
 t0=$SECONDS
+stamp() { echo "== [$((SECONDS - t0)) s] $*"; }
 
-echo "== pack every workspace package"
+stamp "pack every workspace package"
 mkdir -p "$WORK/tarballs"
 (cd "$ROOT" && npm pack --workspaces --pack-destination "$WORK/tarballs" --json >"$WORK/pack.json" 2>/dev/null)
 node -e '
@@ -32,16 +33,18 @@ for (const p of r) {
 }
 ' "$WORK/pack.json"
 TARBALLS=("$WORK"/tarballs/*.tgz)
-EFFECT_VERSION="$(node -p 'require(process.argv[1]).version' "$ROOT/node_modules/effect/package.json")"
 
-install() { # dir, packages… — offline, from the npm cache only
-  (cd "$1" && shift && npm install --offline --no-audit --no-fund --loglevel=error "$@")
+# A fresh project: package.json + a lockfile pinning what the repository's lockfile pins, then
+# `npm ci --offline` (from the npm cache only; see consumer-lock.mjs for why a lockfile is needed).
+project() { # dir, name, tarballs… -- registry packages…
+  mkdir -p "$1"
+  node "$ROOT/.ci/consumer-lock.mjs" "$ROOT" "$@"
+  (cd "$1" && npm ci --offline --no-audit --no-fund --loglevel=error)
 }
 
-echo "== library-only project: core and both backends, no native runtime"
+stamp "library-only project: core and both backends, no native runtime"
 LIB="$WORK/lib"
-mkdir -p "$LIB" && echo '{ "name": "lib-app", "private": true, "type": "module" }' >"$LIB/package.json"
-install "$LIB" "$WORK"/tarballs/spot-core-*.tgz "$WORK"/tarballs/spot-backend-*.tgz "effect@$EFFECT_VERSION"
+project "$LIB" lib-app "$WORK"/tarballs/spot-core-*.tgz "$WORK"/tarballs/spot-backend-*.tgz -- effect
 cat >"$LIB/unavailable.mjs" <<'EOF'
 // optional peers not installed → a typed BackendUnavailable that names the install command
 import { OnnxBackend } from "@spot/backend-cuda"
@@ -57,20 +60,26 @@ await attempt(OnnxBackend.layer({ provider: "cpu" }), "npm install onnxruntime-n
 if (!globalThis.navigator?.gpu) await attempt(WebGpuBackend.layer(), "npm install webgpu")
 EOF
 node "$LIB/unavailable.mjs"
+# the browser bundle of an app that imports Tensor alone (minified, esbuild): small, no demo data
+echo 'import { Tensor } from "@spot/core"; console.log(Tensor.f32([2, 3]))' >"$LIB/tensor-only.js"
+(cd "$LIB" && "$BIN/esbuild" tensor-only.js --bundle --minify --format=esm --platform=browser --outfile=tensor-only.min.js --log-level=warning)
+bytes="$(wc -c <"$LIB/tensor-only.min.js")"
+echo "bundle of import { Tensor } from \"@spot/core\": $bytes bytes minified, $(gzip -c "$LIB/tensor-only.min.js" | wc -c) gzipped"
+[ "$bytes" -lt 8192 ] || { echo "FAILED: the Tensor-only bundle is $bytes bytes (over 8 kB)"; exit 1; }
+! grep -q "movie-sentiment" "$LIB/tensor-only.min.js" || { echo "FAILED: demo task names in the Tensor-only bundle"; exit 1; }
 echo "installed (library only): $(du -sh "$LIB/node_modules" | cut -f1)"
 
-echo "== application project: every tarball"
+stamp "application project: every tarball"
 APP="$WORK/app"
-mkdir -p "$APP" && echo '{ "name": "app", "private": true, "type": "module" }' >"$APP/package.json"
-install "$APP" "${TARBALLS[@]}" "effect@$EFFECT_VERSION" "@effect/platform-node@$EFFECT_VERSION" "@types/node@20"
+project "$APP" app "${TARBALLS[@]}" -- effect @effect/platform-node @types/node
 echo "installed (every package, onnxruntime-node, no webgpu): $(du -sh "$APP/node_modules" | cut -f1)"
 
-echo "== one copy of effect"
-(cd "$APP" && npm ls effect --all)
+stamp "one copy of effect; every dependency and peer satisfied"
+(cd "$APP" && npm ls --all >/dev/null && npm ls effect --all)
 copies="$(cd "$APP" && npm ls effect --all --parseable | sort -u | wc -l)"
 [ "$copies" -eq 1 ] || { echo "FAILED: $copies copies of effect"; exit 1; }
 
-echo "== README ts blocks, verbatim"
+stamp "README ts blocks, verbatim"
 node -e '
 const fs = require("node:fs")
 const md = fs.readFileSync(process.argv[1], "utf8")
@@ -101,7 +110,7 @@ for f in "$APP"/readme-*.ts; do
   echo "-- $b: bun";   (cd "$APP" && "$BIN/bun" "$b.ts")
 done
 
-echo "== spot demo --quick from the installed CLI"
+stamp "spot demo --quick from the installed CLI"
 (cd "$APP" && npx --offline spot demo --quick --out "$WORK/demo")
 [ -f "$WORK/demo/report.json" ] || { echo "FAILED: no report.json"; exit 1; }
 
