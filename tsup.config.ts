@@ -12,7 +12,7 @@ const externals = (name: string) => {
 }
 
 // One build for the monorepo but the core: each library package gets ESM + .d.ts, the CLI one executable bundle.
-const lib = (name: string, entry: Record<string, string> = { index: `packages/${name}/src/index.ts` }, dtsBanner?: string) =>
+const lib = (name: string, entry: Record<string, string> = { index: `packages/${name}/src/index.ts` }) =>
   defineConfig({
     entry,
     outDir: `packages/${name}/dist`,

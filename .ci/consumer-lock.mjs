@@ -5,10 +5,11 @@
 // cache: without a lockfile an offline install of the tarballs cannot resolve their dependencies.)
 // Which packages a tarball pulls in follows npm: dependencies and non-optional peers, recursively.
 //   node .ci/consumer-lock.mjs <repo> <project-dir> <name> <tarball.tgz>… -- <registry-package>…
+
+import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { readFileSync, writeFileSync } from "node:fs"
 import { basename, join, relative } from "node:path"
-import { execFileSync } from "node:child_process"
 
 const [repo, dir, name, ...rest] = process.argv.slice(2)
 const cut = rest.indexOf("--")
@@ -81,4 +82,6 @@ const manifest = { name, private: true, type: "module", dependencies: rootDeps }
 writeFileSync(join(dir, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`)
 const lock = { name, lockfileVersion: 3, requires: true, packages: { "": { name, dependencies: rootDeps }, ...packages } }
 writeFileSync(join(dir, "package-lock.json"), `${JSON.stringify(lock, null, 2)}\n`)
-console.log(`${name}: ${Object.keys(packages).length} packages (${tarballs.map((t) => basename(t)).join(", ")}; ${extras.join(", ")})`)
+console.log(
+  `${name}: ${Object.keys(packages).length} packages (${tarballs.map((t) => basename(t)).join(", ")}; ${extras.join(", ")})`,
+)
