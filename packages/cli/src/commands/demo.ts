@@ -1,3 +1,4 @@
+import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { DirectoryLibrary, InputError, Safetensors, T5, Tokenizers } from "@spot/core"
 import { Demo, Micro } from "@spot/experiments"
@@ -9,7 +10,7 @@ import { printJson } from "../output.ts"
 import { progressLayer } from "../progress.ts"
 
 /** The micro T5 that ships in @spot/experiments (its models/micro-t5/), wherever that package is installed. */
-export const MICRO_MODEL = fileURLToPath(Micro.MICRO_MODEL_URL)
+export const MICRO_MODEL = resolve(fileURLToPath(Micro.MICRO_MODEL_URL))
 
 export const demo = Command.make(
   "demo",
