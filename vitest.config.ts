@@ -6,6 +6,7 @@ const src = (p: string) => fileURLToPath(new URL(`./packages/${p}/src/index.ts`,
 export default defineConfig({
   resolve: {
     alias: {
+      "@spot/core/testing": fileURLToPath(new URL("./packages/core/src/testing.ts", import.meta.url)),
       "@spot/core/graph": fileURLToPath(new URL("./packages/core/src/graph/index.ts", import.meta.url)),
       "@spot/core": src("core"),
       "@spot/experiments": src("experiments"),

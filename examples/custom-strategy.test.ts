@@ -1,8 +1,9 @@
 /** The custom strategy passes the same law suite as the built-in ones, plus its own law. */
+
+import { library, query, strategyLaws } from "@spot/core/testing"
 import { Result } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { library, query, strategyLaws } from "../packages/core/test/laws.ts"
 import { bestOfTopKTasks } from "./custom-strategy.ts"
 
 describe("custom strategy: best of top-k distinct tasks", () => {

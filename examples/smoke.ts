@@ -33,8 +33,8 @@ const program = Effect.gen(function* () {
   const backend = yield* Backend
   const model = yield* Effect.fromResult(
     T5Checkpoint.modelFromBytes(
-      JSON.parse(read("models/micro-t5/config.json").toString()),
-      new Uint8Array(read("models/micro-t5/model.safetensors")),
+      JSON.parse(read("packages/experiments/models/micro-t5/config.json").toString()),
+      new Uint8Array(read("packages/experiments/models/micro-t5/model.safetensors")),
       "models/micro-t5",
     ),
   )

@@ -10,7 +10,7 @@ import { Demo, Synthetic } from "@spot/experiments"
 import { Console, Effect, Layer } from "effect"
 import { encodeLibrary } from "./library.ts"
 
-const [modelDir = "models/micro-t5", out = "examples/browser/library.json"] = process.argv.slice(2)
+const [modelDir = "packages/experiments/models/micro-t5", out = "examples/browser/library.json"] = process.argv.slice(2)
 /** The demo's sources: one per target family. */
 export const SOURCES = Demo.DEFAULT_DEMO.sources
 export const EMBEDDING_STEPS = 10

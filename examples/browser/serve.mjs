@@ -1,5 +1,6 @@
-// A static server for the browser example: the page, its bundle and library, and the repository's
-// models/ folder. WebGPU needs a secure context; http://localhost is one.
+// A static server for the browser example: the page, its bundle and library, and the models
+// @spot/experiments ships (packages/experiments/models/, served at /models/). WebGPU needs a secure
+// context; http://localhost is one.
 //   node examples/browser/serve.mjs [port]    then open http://localhost:8080/
 import { createReadStream, existsSync, statSync } from "node:fs"
 import { createServer } from "node:http"
@@ -15,7 +16,12 @@ export const serve = (port = 8080) =>
     const server = createServer((req, res) => {
       const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname))
       if (path.includes("..")) return res.writeHead(400).end()
-      const file = path === "/" ? join(here, "index.html") : path.startsWith("/models/") ? join(root, path) : join(here, path)
+      const file =
+        path === "/"
+          ? join(here, "index.html")
+          : path.startsWith("/models/")
+            ? join(root, "packages/experiments", path)
+            : join(here, path)
       if (!existsSync(file) || !statSync(file).isFile()) return res.writeHead(404).end(`not found: ${path}`)
       res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" })
       createReadStream(file).pipe(res)

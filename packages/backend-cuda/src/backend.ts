@@ -35,7 +35,11 @@ export interface OnnxBackendShape extends BackendShape {
 
 const loadOrt = Effect.tryPromise({
   try: () => import("onnxruntime-node") as Promise<typeof Ort>,
-  catch: (e) => new BackendUnavailable({ backend: "onnx", message: `onnxruntime-node cannot be loaded: ${String(e)}` }),
+  catch: (e) =>
+    new BackendUnavailable({
+      backend: "onnx",
+      message: `onnxruntime-node cannot be loaded (an optional peer dependency: npm install onnxruntime-node): ${String(e)}`,
+    }),
 })
 
 /** Where onnxruntime-node keeps its native libraries (the CUDA provider lands there when installed). */

@@ -1,4 +1,4 @@
 import { OnnxBackend } from "@spot/backend-cuda"
-import { conformanceSuite } from "../../core/test/conformance.ts"
+import { conformanceSuite } from "@spot/core/testing"
 
 conformanceSuite("onnx:cpu", OnnxBackend.layer({ provider: "cpu", threads: 1 }))

@@ -46,7 +46,7 @@ const findGpu = Effect.gen(function* () {
     try: () => import(/* @vite-ignore */ name) as Promise<{ create: (flags: string[]) => GPU; globals: object }>,
     catch: (e) =>
       unavailable(
-        `navigator.gpu is not available and the optional \`webgpu\` package (dawn.node) cannot be loaded: ${String(e)}`,
+        `navigator.gpu is not available and the optional \`webgpu\` package (dawn.node) cannot be loaded (an optional peer dependency: npm install webgpu; or pass a GPUDevice): ${String(e)}`,
       ),
   })
   // GPUBufferUsage, GPUMapMode, … as globals, as in a browser

@@ -1,6 +1,6 @@
 import { requestDevice, WebGpuBackend } from "@spot/backend-webgpu"
+import { conformanceSuite } from "@spot/core/testing"
 import { Effect } from "effect"
-import { conformanceSuite } from "../../core/test/conformance.ts"
 import { useSoftwareAdapter } from "./adapter.ts"
 
 useSoftwareAdapter()

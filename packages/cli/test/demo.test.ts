@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { expect, it } from "vitest"
-import { spot, tempDir } from "./helpers.ts"
+import { ROOT, spot, tempDir } from "./helpers.ts"
 
 it("spot demo --json: every target scored for each init, means, the library and the report", async () => {
   const out = tempDir()
@@ -48,3 +48,15 @@ it("spot demo refuses a mixture that is not a subset of the sources, naming the 
   expect(r.stderr).toContain("--mixture")
   expect(r.stderr).toContain("nonsense")
 })
+
+it("spot demo --quick: the smoke-size run (two sources, one target, one seed) with the shipped model", async () => {
+  const out = tempDir()
+  const r = await spot(["demo", "--quick", "--out", out, "--json"])
+  expect(r.code).toBe(0)
+  const report = JSON.parse(r.stdout.trim().split("\n").pop() as string)
+  expect(report.sources).toEqual(["movie-sentiment", "animal-topic"])
+  expect(report.targets.map((t: { name: string }) => t.name)).toEqual(["food-sentiment"])
+  expect(report.seeds).toEqual([0])
+  expect(report.options.sourceSteps).toBe(3)
+  expect(report.model).toBe(join(ROOT, "packages/experiments/models/micro-t5"))
+}, 120_000)

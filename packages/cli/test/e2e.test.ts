@@ -1,5 +1,5 @@
 /**
- * End to end with the shipped micro T5 (models/micro-t5) on the ONNX backend: prompt tuning on a
+ * End to end with the shipped micro T5 (packages/experiments/models/micro-t5) on the ONNX backend: prompt tuning on a
  * generated task rises well above chance, and a related target task trained from the first task's
  * prompt reaches that level in fewer steps than from the shared initialisation (both measured here).
  */
@@ -23,7 +23,7 @@ describe("prompt tuning and generic transfer with the micro model", () => {
   it("learns a task well above chance, and transfer reaches that level in fewer steps", async () => {
     const r = await Effect.runPromise(
       Effect.gen(function* () {
-        const model = yield* T5Checkpoint.loadCheckpoint(join(ROOT, "models/micro-t5"))
+        const model = yield* T5Checkpoint.loadCheckpoint(join(ROOT, "packages/experiments/models/micro-t5"))
         const runner = yield* T5.makeRunner(model)
         const env = { model, tokenizer: Tokenizers.byteTokenizer, runner }
         const task = (name: string) => {

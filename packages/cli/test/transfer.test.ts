@@ -12,7 +12,7 @@ import { Effect, Layer, Result } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
 import { ROOT, spot, tempDir, writeTask } from "./helpers.ts"
 
-const MODEL = join(ROOT, "models/micro-t5")
+const MODEL = join(ROOT, "packages/experiments/models/micro-t5")
 let dir: string
 let lib: string
 const opts = { steps: 20, batchSize: 16, lr: 0.1, evalEvery: 10, maxSource: 64, maxTarget: 8, promptLength: 20 }

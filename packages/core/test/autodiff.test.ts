@@ -4,11 +4,11 @@
  * union: adding an op without a gradient test is a type error, like adding one without a rule.
  */
 import { Autodiff, IR, Tensor } from "@spot/core"
+import { awayFromZero, CASES, type Case, seed } from "@spot/core/testing"
 import { Result } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import type { Node } from "../src/graph/ir.ts"
-import { awayFromZero, CASES, type Case, seed } from "./cases.ts"
 import { finiteDiff, maxRelErr, randomTensor, rng, run } from "./util.ts"
 
 /** loss = sum(build(x) * W); compares d loss / d x from the graph with finite differences. */

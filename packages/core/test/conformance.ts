@@ -3,8 +3,10 @@
  * graph/weight/feed checks every backend gets from `Backend.make`, and the T5 parity fixtures,
  * against the reference interpreter. Each backend's tests call it with its Layer, which is built
  * once for the file (so a device backend keeps its pipelines) and released after the last test.
+ * Third parties get it from `@spot/core/testing` (the parity part reads fixture folders through
+ * `@effect/platform-node`, loaded only when it runs: pass `parity: false` elsewhere, or
+ * `fixtures: <folder holding hf-t5-parity/>` to use your own copy of the fixtures).
  */
-import { NodeServices } from "@effect/platform-node"
 import { Autodiff, Backend, type HostTensor, IR, Parity } from "@spot/core"
 import { Effect, type Layer, ManagedRuntime, Result } from "effect"
 import fc from "fast-check"
@@ -40,7 +42,7 @@ const caseGraph = (c: Case) => {
 export const conformanceSuite = (
   name: string,
   layer: Layer.Layer<Backend, unknown>,
-  options: { runs?: number; parity?: boolean } = {},
+  options: { runs?: number; parity?: boolean; fixtures?: string } = {},
 ) => {
   const runtime = ManagedRuntime.make(layer)
   afterAll(() => runtime.dispose())
@@ -77,7 +79,9 @@ export const conformanceSuite = (
     describe(`${name}: parity with transformers`, () => {
       for (const fixture of FIXTURES) {
         it(fixture, async () => {
-          const report = await onBackend(Parity.runParity(fixtureDir(fixture)).pipe(Effect.provide(NodeServices.layer)))
+          const { NodeServices } = await import("@effect/platform-node")
+          const dir = options.fixtures ? `${options.fixtures}/hf-t5-parity/${fixture}` : fixtureDir(fixture)
+          const report = await onBackend(Parity.runParity(dir).pipe(Effect.provide(NodeServices.layer)))
           expect(report).toMatchObject({ generation_exact: true, pass: true })
           expect(report.grad_cosine).toBeGreaterThan(0.9999)
           expect(report.loss_rel_err).toBeLessThan(1e-4)

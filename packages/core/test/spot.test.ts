@@ -4,10 +4,10 @@
  * user-defined strategy can run the same suite (see examples/custom-strategy.ts).
  */
 import { type HostTensor, Init, Retrieval, Similarity } from "@spot/core"
+import { library, query, strategyLaws } from "@spot/core/testing"
 import { Result } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { library, query, strategyLaws } from "./laws.ts"
 
 const RUNS = { numRuns: 200 }
 // hundredths in [-4, 4]: no denormals, whose underflow under scaling would turn a token into zero

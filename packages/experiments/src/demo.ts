@@ -52,6 +52,26 @@ export const DEFAULT_DEMO: DemoOptions = {
   targetEvalEvery: 2,
 }
 
+/**
+ * `spot demo --quick`: the same pipeline on a smoke-test budget (two sources, one target, one seed, a
+ * few steps on small splits; seconds, not minutes) to check that an install works. Its scores mean nothing.
+ */
+export const QUICK_DEMO: DemoOptions = {
+  ...DEFAULT_DEMO,
+  sources: ["movie-sentiment", "animal-topic"],
+  mixture: ["movie-sentiment", "animal-topic"],
+  targets: ["food-sentiment"],
+  seeds: [0],
+  train: 32,
+  valid: 16,
+  sourceSteps: 3,
+  targetSteps: 2,
+  embeddingStep: 2,
+  k: 2,
+  tune: { ...DEFAULT_DEMO.tune, batchSize: 8, evalEvery: 3 },
+  targetEvalEvery: 2,
+}
+
 export interface Scores {
   readonly mean: number
   readonly std: number

@@ -7,6 +7,13 @@
  */
 import { type Dataset, type Example, Random, type T5Config, type TaskDef, Tokenizers } from "@spot/core"
 
+/**
+ * The trained micro T5 this package ships (`models/micro-t5/`: config.json + model.safetensors, 4 MB),
+ * resolved relative to the installed package, so it is found from `node_modules` as from the repository.
+ * A URL (not a path), so the module stays free of `node:` imports; in Node, `fileURLToPath` it.
+ */
+export const MICRO_MODEL_URL: URL = new URL("../models/micro-t5/", import.meta.url)
+
 export const MICRO_CONFIG: T5Config.T5Config = {
   vocabSize: 275,
   dModel: 128,

@@ -1,27 +1,32 @@
+import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { DirectoryLibrary, InputError, Safetensors, T5, Tokenizers } from "@spot/core"
-import { Demo } from "@spot/experiments"
-import { Console, Effect, FileSystem, Path } from "effect"
+import { Demo, Micro } from "@spot/experiments"
+import { Console, Effect, FileSystem, Option, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer, describeBackend } from "../backends.ts"
 import { loadModel } from "../model.ts"
 import { printJson } from "../output.ts"
 import { progressLayer } from "../progress.ts"
 
-/** The micro T5 that ships with the repository (models/micro-t5). */
-export const MICRO_MODEL = fileURLToPath(new URL("../../../models/micro-t5", import.meta.url))
+/** The micro T5 that ships in @spot/experiments (its models/micro-t5/), wherever that package is installed. */
+export const MICRO_MODEL = resolve(fileURLToPath(Micro.MICRO_MODEL_URL))
 
 export const demo = Command.make(
   "demo",
   {
     model: Flag.String("model").pipe(Flag.withDefault(MICRO_MODEL), Flag.withDescription("defaults to the shipped micro T5")),
     out: Flag.String("out").pipe(Flag.withDefault("spot-demo"), Flag.withDescription("folder for the library and the report")),
-    seeds: Flag.String("seeds").pipe(Flag.withDefault("0,1")),
-    targetSteps: Flag.Int("target-steps").pipe(Flag.withDefault(Demo.DEFAULT_DEMO.targetSteps)),
-    sourceSteps: Flag.Int("source-steps").pipe(Flag.withDefault(Demo.DEFAULT_DEMO.sourceSteps)),
+    quick: Flag.Boolean("quick").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("smoke-test size (2 sources, 1 target, 1 seed, a few steps): checks an install in seconds"),
+    ),
+    seeds: Flag.String("seeds").pipe(Flag.optional, Flag.withDescription("comma-separated (default 0,1)")),
+    targetSteps: Flag.Int("target-steps").pipe(Flag.optional, Flag.withDescription(`default ${Demo.DEFAULT_DEMO.targetSteps}`)),
+    sourceSteps: Flag.Int("source-steps").pipe(Flag.optional, Flag.withDescription(`default ${Demo.DEFAULT_DEMO.sourceSteps}`)),
     mixture: Flag.String("mixture").pipe(
-      Flag.withDefault(Demo.DEFAULT_DEMO.mixture.join(",")),
-      Flag.withDescription("source tasks mixed for the generic SPoT prompt (comma-separated)"),
+      Flag.optional,
+      Flag.withDescription("source tasks mixed for the generic SPoT prompt (comma-separated; default: all sources)"),
     ),
     ...backendFlags,
     json: Flag.Boolean("json").pipe(Flag.withDefault(false)),
@@ -35,12 +40,16 @@ export const demo = Command.make(
       const runner = yield* T5.makeRunner(model)
       const libDir = path.join(f.out, `library-${new Date().toISOString().replace(/[:.]/g, "-")}`)
       yield* fs.makeDirectory(f.out, { recursive: true })
+      const base = f.quick ? Demo.QUICK_DEMO : Demo.DEFAULT_DEMO
       const options = {
-        ...Demo.DEFAULT_DEMO,
-        seeds: f.seeds.split(",").map(Number),
-        targetSteps: f.targetSteps,
-        sourceSteps: f.sourceSteps,
-        mixture: f.mixture.split(",").filter((m) => m.length > 0),
+        ...base,
+        seeds: Option.match(f.seeds, { onNone: () => base.seeds, onSome: (s) => s.split(",").map(Number) }),
+        targetSteps: Option.getOrElse(f.targetSteps, () => base.targetSteps),
+        sourceSteps: Option.getOrElse(f.sourceSteps, () => base.sourceSteps),
+        mixture: Option.match(f.mixture, {
+          onNone: () => base.mixture,
+          onSome: (s) => s.split(",").filter((m) => m.length > 0),
+        }),
       }
       const unknown = options.mixture.filter((m) => !options.sources.includes(m))
       if (unknown.length > 0 || options.mixture.length === 0) {

@@ -8,7 +8,10 @@ import { progressLayer } from "../progress.ts"
 export const pretrain = Command.make(
   "pretrain",
   {
-    out: Flag.String("out").pipe(Flag.withDefault("models/micro-t5"), Flag.withDescription("checkpoint folder to write")),
+    out: Flag.String("out").pipe(
+      Flag.withDefault("micro-t5"),
+      Flag.withDescription("checkpoint folder to write (default ./micro-t5; the shipped model is never the default)"),
+    ),
     steps: Flag.Int("steps").pipe(Flag.withDefault(1500)),
     seed: Flag.Int("seed").pipe(Flag.withDefault(0)),
     batch: Flag.Int("batch").pipe(Flag.withDefault(64)),

@@ -12,8 +12,9 @@ import { BackendError } from "./errors.ts"
 import { evaluate } from "./interpreter.ts"
 import type { Graph, Node } from "./ir.ts"
 import { checkGraph } from "./ir.ts"
+import { toI32 } from "./narrow.ts"
 import type { HostTensor } from "./tensor.ts"
-import { sameShape, showShape, toI32 } from "./tensor.ts"
+import { sameShape, showShape } from "./tensor.ts"
 
 export type Feeds = ReadonlyMap<string, HostTensor> | Readonly<Record<string, HostTensor>>
 export type Outputs = Record<string, HostTensor<"f32" | "i32">>

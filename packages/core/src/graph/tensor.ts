@@ -3,9 +3,6 @@
  * i64 values (token ids in Hugging Face files) are kept as BigInt64Array on the host and narrowed
  * to i32 before they enter a graph.
  */
-import { Result } from "effect"
-import { InputError } from "./errors.ts"
-
 export type DType = "f32" | "i32" | "i64"
 export type Shape = readonly number[]
 
@@ -44,22 +41,6 @@ export const strides = (shape: Shape): number[] => {
     acc *= shape[i]
   }
   return s
-}
-
-/** Integer tensor (i32 or i64) as i32, failing when a value does not fit. */
-export const toI32 = (t: HostTensor, field: string): Result.Result<HostTensor<"i32">, InputError> => {
-  if (t.dtype === "i32") return Result.succeed(t as HostTensor<"i32">)
-  if (t.dtype === "f32") return Result.fail(new InputError({ field, message: "expected an integer tensor, got f32" }))
-  const src = t.data as BigInt64Array
-  const out = new Int32Array(src.length)
-  for (let i = 0; i < src.length; i++) {
-    const v = src[i]
-    if (v > 2147483647n || v < -2147483648n) {
-      return Result.fail(new InputError({ field, message: `value ${v} at index ${i} does not fit in i32` }))
-    }
-    out[i] = Number(v)
-  }
-  return Result.succeed({ dtype: "i32", shape: t.shape, data: out })
 }
 
 /** Float view of any tensor (copies for integer tensors). */
