@@ -24,7 +24,8 @@ cleanup() {
 trap cleanup EXIT
 spot() { node packages/cli/dist/main.js "$@"; }
 run_with() { # workers sleep-ms cells
-  local n=$1 ms=$2 cells=$3 db="b${n}_${ms}"
+  local n=$1 ms=$2 cells=$3
+  local db="b${n}_${ms}"
   as_pg "$BIN/psql" -h 127.0.0.1 -p "$PORT" -U spot -d postgres -qc "CREATE DATABASE $db" >/dev/null
   local url="postgres://spot@127.0.0.1:$PORT/$db"
   pids=()
