@@ -125,7 +125,7 @@ describe("Adafactor as t5x with the prompt-tuning gin settings", () => {
         const p = randomTensor([3, 5], seed)
         const opt = Optim.adafactor({ weightDecay: 0.1 })
         const r = opt.update(opt.init(p), p, { ...p, data: new Float32Array(15) }, lr)
-        r.param.data.forEach((x, i) => expect(x).toBe(Math.fround(0.9 * p.data[i])))
+        for (let i = 0; i < 15; i++) expect(r.param.data[i]).toBe(Math.fround(0.9 * p.data[i]))
       }),
     )
   })
@@ -263,7 +263,7 @@ describe("similarity–transfer correlation", () => {
 describe("task-embedding recipes", () => {
   const paper = Recipe.earlyCheckpoint({ steps: 10, lr: 0.3, batch: 32 })
   const uniform = Recipe.uniformInit({ steps: 10, lr: 0.3, batch: 32 })
-  const holder = (r: Recipe.EmbeddingRecipe | undefined) => ({
+  const holder = (r: Recipe.EmbeddingRecipe | undefined): Recipe.RecipeHolder => ({
     name: "rte",
     seeds: [{ seed: 0, provenance: r ? { [Recipe.PROVENANCE_KEY]: Recipe.encodeRecipe(r) } : {} }],
   })
