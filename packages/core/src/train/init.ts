@@ -123,7 +123,7 @@ export const fromText = (
       new InputError({ field: "init text", message: `the text has ${ids.length} tokens, more than the prompt's ${L} rows` }),
     )
   const out = fromVocab(model, tok, L, o.seed ?? 0)
-  ids.forEach((id, i) => out.data.set(row(emb, id), i * d))
+  for (let i = 0; i < ids.length; i++) out.data.set(row(emb, ids[i]), i * d)
   return Result.succeed(out)
 }
 
