@@ -265,7 +265,7 @@ describe("task-embedding recipes", () => {
   const uniform = Recipe.uniformInit({ steps: 10, lr: 0.3, batch: 32 })
   const holder = (r: Recipe.EmbeddingRecipe | undefined): Recipe.RecipeHolder => ({
     name: "rte",
-    seeds: [{ seed: 0, provenance: r ? { [Recipe.PROVENANCE_KEY]: Recipe.encodeRecipe(r) } : {} }],
+    seeds: [{ seed: 0, embedding: true, provenance: r ? { [Recipe.PROVENANCE_KEY]: Recipe.encodeRecipe(r) } : {} }],
   })
   it("round-trips through its canonical text", () => {
     for (const r of [paper, uniform]) expect(Result.getOrThrow(Recipe.decodeRecipe(Recipe.encodeRecipe(r), "x"))).toEqual(r)
@@ -283,5 +283,8 @@ describe("task-embedding recipes", () => {
     expect(Exit.isFailure(Effect.runSyncExit(Recipe.checkRecipes(paper, "the target", [holder(undefined)])))).toBe(true)
     expect(Exit.isSuccess(Effect.runSyncExit(Recipe.checkRecipes(paper, "the target", [holder(uniform)], true)))).toBe(true)
     expect(Exit.isSuccess(Effect.runSyncExit(Recipe.checkRecipes(paper, "the target", [holder(paper)])))).toBe(true)
+    // a seed without an embedding is no candidate, so its (missing) recipe does not matter
+    const noEmbedding = { name: "x", seeds: [{ seed: 0, provenance: {} }] }
+    expect(Exit.isSuccess(Effect.runSyncExit(Recipe.checkRecipes(paper, "the target", [noEmbedding])))).toBe(true)
   })
 })

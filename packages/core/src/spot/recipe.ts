@@ -64,6 +64,9 @@ export const uniformInit = (o: { steps: number; lr: number; batch: number }): Em
 
 export const RECIPE_KINDS = ["early-checkpoint", "uniform-init"] as const
 
+/** The default recipe kind, chosen by measurement (docs/benchmarks.md, "Task-embedding recipes"). */
+export const DEFAULT_KIND: (typeof RECIPE_KINDS)[number] = "uniform-init"
+
 /** Decodes a recipe from its canonical JSON (a provenance value, a flag, a spec field). */
 export const decodeRecipe = (text: string, field: string): Result.Result<EmbeddingRecipe, InputError> => {
   let json: unknown
@@ -89,7 +92,12 @@ export const recipeOf = (
 
 export interface RecipeHolder {
   readonly name: string
-  readonly seeds: ReadonlyArray<{ readonly seed: number; readonly provenance: Readonly<Record<string, string>> }>
+  readonly seeds: ReadonlyArray<{
+    readonly seed: number
+    readonly provenance: Readonly<Record<string, string>>
+    /** Seeds without a task embedding are not retrieval candidates and are not checked. */
+    readonly embedding?: unknown
+  }>
 }
 
 /**
@@ -107,6 +115,7 @@ export const checkRecipes = (
     if (allowMixed) return
     for (const e of entries) {
       for (const s of e.seeds) {
+        if (s.embedding === undefined) continue
         const found = yield* Effect.fromResult(recipeOf(s.provenance, `${e.name}#${s.seed} ${PROVENANCE_KEY}`))
         if (found && sameRecipe(found, expected)) continue
         return yield* new RecipeMismatch({
@@ -127,6 +136,7 @@ export const commonRecipe = (
   Effect.gen(function* () {
     for (const e of entries) {
       for (const s of e.seeds) {
+        if (s.embedding === undefined) continue
         const r = yield* Effect.fromResult(recipeOf(s.provenance, `${e.name}#${s.seed} ${PROVENANCE_KEY}`))
         if (r) {
           yield* checkRecipes(r, `library entry ${e.name}#${s.seed}`, entries)
