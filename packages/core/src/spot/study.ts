@@ -23,7 +23,7 @@ import { runKeyOf } from "../train/trainer.ts"
 import type { EmbeddingRecipe } from "./recipe.ts"
 import { encodeRecipe, uniformInit } from "./recipe.ts"
 import type { Env, TuneOptions } from "./runner.ts"
-import { tunePrompt, tuneWithEmbedding } from "./runner.ts"
+import { embed, sharedInit, tunePrompt } from "./runner.ts"
 import type { Similarity } from "./similarity.ts"
 import { pearsonTest } from "./stats.ts"
 
@@ -152,20 +152,38 @@ const trainGrid = (env: Env, o: StudyOptions, store: CellStore, data: ReadonlyMa
       })
     const srcOpts: TuneOptions = { ...o.tune, steps: o.sourceSteps }
     const tgtOpts: TuneOptions = { ...o.tune, steps: o.targetSteps }
-    // cells holding an embedding are keyed by the recipe too, so that a changed recipe recomputes them
+    const tuned = (t: TaskData, from: HostTensor<"f32">, seed: number, opts: TuneOptions, keep: boolean) =>
+      Effect.map(
+        tunePrompt(env, [t.train], t.valid, from, seed, opts),
+        (r): Cell => ({
+          score: r.bestScore,
+          ...(keep ? { prompt: r.best } : {}),
+        }),
+      )
+    // prompts do not depend on the recipe (cells shared by studies of several recipes); embeddings are
+    // keyed by it. `embed` reproduces an early checkpoint exactly, so it need not come from the run.
     const tag = runKeyOf(encodeRecipe(o.recipe))
-    const withEmbedding = (t: TaskData, seed: number, opts: TuneOptions) =>
-      Effect.map(tuneWithEmbedding(env, o.recipe, [t.train], t.valid, seed, opts), (r) => ({
-        score: r.tuned.bestScore,
-        prompt: r.tuned.best,
-        embedding: r.embedding,
-      }))
+    const embedding = (role: string, name: string, seed: number) =>
+      cell(
+        `embedding/${role}/${name}/${seed}/${tag}`,
+        Effect.map(
+          embed(env, o.recipe, [ds(name).train], ds(name).valid, seed, { ...o.tune, steps: o.recipe.steps }),
+          (e): Cell => ({ score: 0, embedding: e }),
+        ),
+      )
+    const init = (seed: number) => sharedInit(env, o.tune.promptLength, seed, o.tune.vocabInit)
     const srcKeys = o.sources.flatMap((s) => o.seeds.map((seed) => [s, seed] as const))
     const tgtKeys = o.targets.flatMap((t) => o.seeds.map((seed) => [t, seed] as const))
+    const both = (role: string, name: string, seed: number, opts: TuneOptions) =>
+      Effect.zipWith(
+        cell(`${role}/${name}/${seed}`, tuned(ds(name), init(seed), seed, opts, true)),
+        embedding(role, name, seed),
+        (c, e): Cell => ({ ...c, ...(e.embedding ? { embedding: e.embedding } : {}) }),
+      )
     const phase1 = yield* Effect.all(
       [
-        ...srcKeys.map(([s, seed]) => cell(`source/${s}/${seed}/${tag}`, withEmbedding(ds(s), seed, srcOpts))),
-        ...tgtKeys.map(([t, seed]) => cell(`baseline/${t}/${seed}/${tag}`, withEmbedding(ds(t), seed, tgtOpts))),
+        ...srcKeys.map(([s, seed]) => both("source", s, seed, srcOpts)),
+        ...tgtKeys.map(([t, seed]) => both("baseline", t, seed, tgtOpts)),
       ],
       { concurrency: "unbounded" },
     )
@@ -176,17 +194,7 @@ const trainGrid = (env: Env, o: StudyOptions, store: CellStore, data: ReadonlyMa
       pairs.map(({ t, seed, s, cs }) =>
         cell(
           `transfer/${s}/${cs}/${t}/${seed}`,
-          Effect.map(
-            tunePrompt(
-              env,
-              [ds(t).train],
-              ds(t).valid,
-              sourceCells.get(`${s}#${cs}`)?.prompt as HostTensor<"f32">,
-              seed,
-              tgtOpts,
-            ),
-            (r): Cell => ({ score: r.bestScore }),
-          ),
+          tuned(ds(t), sourceCells.get(`${s}#${cs}`)?.prompt as HostTensor<"f32">, seed, tgtOpts, false),
         ),
       ),
       { concurrency: "unbounded" },
