@@ -126,6 +126,13 @@ export const recipeFrom = (
     ? r
     : (r === "early-checkpoint" ? Recipe.earlyCheckpoint : Recipe.uniformInit)({ steps, lr: tune.lr, batch: tune.batchSize })
 
+/** A model or tokenizer named by the spec: paths relative to the spec's folder; `random:…`, `byte` as they are. */
+export const specResource = (p: string, file: string) =>
+  Effect.gen(function* () {
+    const path = yield* Path.Path
+    return p.startsWith("random:") || p === "byte" || path.isAbsolute(p) ? p : path.join(path.dirname(file), p)
+  })
+
 /** Loads every task of the spec that the study uses; file paths relative to the spec's folder. */
 export const loadSpecTasks = (spec: StudySpec, file: string) =>
   Effect.gen(function* () {

@@ -6,7 +6,7 @@ import { backendFlags, backendLayer, describeBackend } from "../backends.ts"
 import { loadModelAndTokenizer } from "../common.ts"
 import { printJson } from "../output.ts"
 import { progressLayer } from "../progress.ts"
-import { decodeSpec, loadSpecTasks, type StudySpec, specOptions, syntheticSpec } from "../study-spec.ts"
+import { decodeSpec, loadSpecTasks, type StudySpec, specOptions, specResource, syntheticSpec } from "../study-spec.ts"
 import { MICRO_MODEL } from "./demo.ts"
 
 const list = (s: string) => s.split(",").filter((x) => x !== "")
@@ -116,7 +116,10 @@ export const study = Command.make(
               embeddingSteps: f.embeddingSteps,
             }
       const data = yield* loadSpecTasks(spec, f.spec !== "" ? f.spec : "(flags)")
-      const { model, tokenizer } = yield* loadModelAndTokenizer(spec.model ?? f.model, spec.tokenizer ?? "byte")
+      const { model, tokenizer } = yield* loadModelAndTokenizer(
+        spec.model ? yield* specResource(spec.model, f.spec) : f.model,
+        spec.tokenizer ? yield* specResource(spec.tokenizer, f.spec) : "byte",
+      )
       const runner = yield* T5.makeRunner(model)
       const store = yield* fileCells(path.join(f.out, "cells"))
       const r = yield* Study.runStudy(
