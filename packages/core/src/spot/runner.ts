@@ -123,39 +123,6 @@ export const embed = (
     (r) => r.last,
   )
 
-/** Whether a prompt-tuning run from `sharedInit` with `o` saves `recipe`'s embedding as its early checkpoint. */
-export const runMakesEmbedding = (recipe: EmbeddingRecipe, o: TuneOptions) =>
-  recipe.kind === "early-checkpoint" &&
-  recipe.init === (o.vocabInit ?? "vocab") &&
-  recipe.optimizer === (o.optimizer ?? "adafactor") &&
-  recipe.lr === o.lr &&
-  recipe.batch === o.batchSize &&
-  (o.schedule === undefined || o.schedule.kind === "constant") &&
-  recipe.steps <= o.steps
-
-/**
- * Prompt tuning from the shared init plus the task's embedding by `recipe`: taken from the run's own
- * early checkpoint when the run makes it (`runMakesEmbedding`), else computed by `embed`.
- */
-export const tuneWithEmbedding = (
-  env: Env,
-  recipe: EmbeddingRecipe,
-  trainSets: readonly Dataset[],
-  valid: Dataset,
-  seed: number,
-  o: TuneOptions,
-) =>
-  Effect.gen(function* () {
-    const init = sharedInit(env, o.promptLength, seed, o.vocabInit)
-    if (runMakesEmbedding(recipe, o)) {
-      const r = yield* tunePrompt(env, trainSets, valid, init, seed, { ...o, embeddingStep: recipe.steps })
-      return { tuned: r, embedding: r.early ?? r.last }
-    }
-    const tuned = yield* tunePrompt(env, trainSets, valid, init, seed, o)
-    const embedding = yield* embed(env, recipe, trainSets, valid, seed, o)
-    return { tuned, embedding }
-  })
-
 /**
  * Prompt tuning of `init` on `train` (one task or a mixture), selected on `valid` (several
  * validation sets, e.g. one per task of a mixture: the mean of their scores).
