@@ -65,7 +65,7 @@ export const uniformInit = (o: { steps: number; lr: number; batch: number }): Em
 export const RECIPE_KINDS = ["early-checkpoint", "uniform-init"] as const
 
 /** The default recipe kind, chosen by measurement (docs/benchmarks.md, "Task-embedding recipes"). */
-export const DEFAULT_KIND: (typeof RECIPE_KINDS)[number] = "uniform-init"
+export const DEFAULT_KIND: (typeof RECIPE_KINDS)[number] = "early-checkpoint"
 
 /** Decodes a recipe from its canonical JSON (a provenance value, a flag, a spec field). */
 export const decodeRecipe = (text: string, field: string): Result.Result<EmbeddingRecipe, InputError> => {

@@ -21,7 +21,7 @@ import { relativeErrorReduction } from "../train/metrics.ts"
 import { report } from "../train/progress.ts"
 import { runKeyOf } from "../train/trainer.ts"
 import type { EmbeddingRecipe } from "./recipe.ts"
-import { encodeRecipe, uniformInit } from "./recipe.ts"
+import { earlyCheckpoint, encodeRecipe } from "./recipe.ts"
 import type { Env, TuneOptions } from "./runner.ts"
 import { embed, sharedInit, tunePrompt } from "./runner.ts"
 import type { Similarity } from "./similarity.ts"
@@ -104,7 +104,8 @@ export const DEFAULT_STUDY: Omit<StudyOptions, "similarity"> = {
   valid: 64,
   sourceSteps: 40,
   targetSteps: 12,
-  recipe: uniformInit({ steps: 10, lr: 0.1, batch: 16 }),
+  // the default recipe by measurement (docs/benchmarks.md, "Task-embedding recipes"): the paper's
+  recipe: earlyCheckpoint({ steps: 10, lr: 0.1, batch: 16 }),
   tune: { batchSize: 16, lr: 0.1, evalEvery: 4, maxSource: 64, maxTarget: 8, promptLength: 20 },
   workers: 2,
   ks: [1, 3, 6, 9, 12, 15],
