@@ -163,10 +163,15 @@ const trainGrid = (env: Env, o: StudyOptions, store: CellStore, data: ReadonlyMa
       )
     // prompts do not depend on the recipe (cells shared by studies of several recipes); embeddings are
     // keyed by it. `embed` reproduces an early checkpoint exactly, so it need not come from the run.
-    const tag = runKeyOf(encodeRecipe(o.recipe))
+    // keys carry what a cell depends on (options, optimizer, init sampler, data sizes), so that a
+    // rerun with other settings recomputes instead of reusing stale cells
+    const tagOf = (opts: TuneOptions) =>
+      runKeyOf({ ...opts, optimizer: opts.optimizer ?? "adafactor", vocabInit: opts.vocabInit ?? "vocab" })
+    const sizes = (n: string) => `${ds(n).train.examples.length}x${ds(n).valid.examples.length}`
+    const tag = runKeyOf([encodeRecipe(o.recipe), o.tune.maxSource, o.tune.maxTarget, o.tune.promptLength])
     const embedding = (role: string, name: string, seed: number) =>
       cell(
-        `embedding/${role}/${name}/${seed}/${tag}`,
+        `embedding/${role}/${name}/${seed}/${sizes(name)}/${tag}`,
         Effect.map(
           embed(env, o.recipe, [ds(name).train], ds(name).valid, seed, { ...o.tune, steps: o.recipe.steps }),
           (e): Cell => ({ score: 0, embedding: e }),
@@ -177,7 +182,7 @@ const trainGrid = (env: Env, o: StudyOptions, store: CellStore, data: ReadonlyMa
     const tgtKeys = o.targets.flatMap((t) => o.seeds.map((seed) => [t, seed] as const))
     const both = (role: string, name: string, seed: number, opts: TuneOptions) =>
       Effect.zipWith(
-        cell(`${role}/${name}/${seed}`, tuned(ds(name), init(seed), seed, opts, true)),
+        cell(`${role}/${name}/${seed}/${sizes(name)}/${tagOf(opts)}`, tuned(ds(name), init(seed), seed, opts, true)),
         embedding(role, name, seed),
         (c, e): Cell => ({ ...c, ...(e.embedding ? { embedding: e.embedding } : {}) }),
       )
@@ -194,7 +199,7 @@ const trainGrid = (env: Env, o: StudyOptions, store: CellStore, data: ReadonlyMa
     const transfers = yield* Effect.all(
       pairs.map(({ t, seed, s, cs }) =>
         cell(
-          `transfer/${s}/${cs}/${t}/${seed}`,
+          `transfer/${s}/${cs}/${t}/${seed}/${sizes(s)}-${sizes(t)}/${tagOf(srcOpts)}-${tagOf(tgtOpts)}`,
           tuned(ds(t), sourceCells.get(`${s}#${cs}`)?.prompt as HostTensor<"f32">, seed, tgtOpts, false),
         ),
       ),
