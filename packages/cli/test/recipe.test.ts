@@ -113,6 +113,46 @@ describe("the task-embedding recipe", () => {
   }, 900_000)
 })
 
+describe("spot train --schedule", () => {
+  it("follows the schedule (cosine, 2 warmup steps) and records no recipe for such an early checkpoint", async () => {
+    const ckpt = join(dir, "ckpt-cosine")
+    const r = await spot([
+      "train",
+      ...common,
+      ...data("movie-sentiment"),
+      "--steps",
+      "4",
+      "--embedding-step",
+      "2",
+      "--eval-every",
+      "4",
+      "--prompt-length",
+      "20",
+      "--schedule",
+      "cosine",
+      "--warmup",
+      "2",
+      "--checkpoint-dir",
+      ckpt,
+      "--out",
+      join(dir, "cosine.safetensors"),
+      "--json",
+    ])
+    expect(r.code).toBe(0)
+    const lrs = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.event === "step")
+      .map((e) => e.lr)
+    // by hand: warmup 0.3·1/2, 0.3; then 0.3·(1 + cos(π·t/2))/2 for t = 1, 2 → 0.15, 0
+    expect(lrs).toHaveLength(4)
+    const expected = [0.15, 0.3, 0.15, 0]
+    for (let i = 0; i < 4; i++) expect(lrs[i]).toBeCloseTo(expected[i], 12)
+    expect(prompt(join(ckpt, "early.safetensors")).metadata.embedding_recipe).toBeUndefined()
+  }, 600_000)
+})
+
 describe("spot study --spec", () => {
   it("runs a study over user tasks (label map, inferred classes) beside generated ones", async () => {
     const spec = JSON.parse(readFileSync(join(FIXTURES, "study.json"), "utf8"))
