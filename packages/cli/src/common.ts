@@ -79,13 +79,15 @@ export const loadPromptFile = (file: string, dModel: number) =>
     return { prompt: p, metadata: st.metadata }
   })
 
-/** `--init`: random | vocab | labels | text:<words> | <prompt file>. */
+/** `--init`: random | vocab | labels | text:<words> (fills the first rows) | text-repeat:<words> (PEFT) | <prompt file>. */
 export const initialPrompt = (spec: string, model: T5Model, tok: Tokenizer, L: number, seed: number, labels: readonly string[]) =>
   Effect.gen(function* () {
     const d = model.config.dModel
     if (spec === "random") return Init.randomUniform(L, d, seed)
     if (spec === "vocab") return Init.fromVocab(model, tok, L, seed)
     if (spec === "labels") return Init.fromLabels(model, tok, L, labels, seed)
-    if (spec.startsWith("text:")) return yield* Effect.fromResult(Init.fromText(model, tok, L, spec.slice(5)))
+    if (spec.startsWith("text:")) return yield* Effect.fromResult(Init.fromText(model, tok, L, spec.slice(5), { seed }))
+    if (spec.startsWith("text-repeat:"))
+      return yield* Effect.fromResult(Init.fromText(model, tok, L, spec.slice(12), { fill: "repeat" }))
     return (yield* loadPromptFile(spec, d)).prompt
   })

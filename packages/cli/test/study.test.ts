@@ -38,7 +38,7 @@ describe("spot study and its report", () => {
     expect(first.stderr).toBe("")
     expect(first.code).toBe(0)
     const r = JSON.parse(first.stdout.trim().split("\n").pop() as string)
-    expect(r.cells).toBe(2 + 2 + 4) // sources, baselines, transfers
+    expect(r.cells).toBe(2 + 2 + 2 + 2 + 4) // sources, baselines, their embeddings, transfers
     expect(r.rer).toHaveLength(2)
     expect(r.rer[0]).toHaveLength(2)
     expect(r.summary.map((s: { k: number }) => s.k)).toEqual([1, 3, 6, 9, 12, 15])
@@ -61,7 +61,7 @@ describe("spot study and its report", () => {
     const r2 = JSON.parse(again.stdout.trim().split("\n").pop() as string)
     expect(r2.cells).toBe(0)
     expect(r2.rer).toEqual(r.rer)
-    expect(readdirSync(join(out, "cells"))).toHaveLength(8)
+    expect(readdirSync(join(out, "cells"))).toHaveLength(12)
   }, 900_000)
 
   it.runIf(existsSync(CHROMIUM))(

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { OnnxBackend } from "@spot/backend-cuda"
-import { DirectoryLibrary, Library, Safetensors, Spot, T5, T5Checkpoint, Tokenizers } from "@spot/core"
+import { DirectoryLibrary, Library, Recipe, Safetensors, Spot, T5, T5Checkpoint, Tokenizers } from "@spot/core"
 import { Synthetic } from "@spot/experiments"
 import { Effect, Layer, Result } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -40,7 +40,16 @@ beforeAll(async () => {
           model: Spot.modelKey(model),
           promptLength: 20,
           created: new Date().toISOString(),
-          seeds: [{ seed: 0, source: r.best, embedding, metrics: { accuracy: r.bestScore }, provenance: {} }],
+          seeds: [
+            {
+              seed: 0,
+              source: r.best,
+              embedding,
+              metrics: { accuracy: r.bestScore },
+              // the recipe `taskEmbedding` followed; spot transfer embeds the target by it
+              provenance: { [Recipe.PROVENANCE_KEY]: Recipe.encodeRecipe(Recipe.uniformInit({ steps: 10, lr: 0.1, batch: 16 })) },
+            },
+          ],
         })
       }
     }).pipe(

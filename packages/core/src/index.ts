@@ -14,6 +14,7 @@ export type { EntryMeta, LibraryEntry, ModelKey, SeedRecord } from "./library/li
 export * as PromptLibrary from "./library/library.ts"
 export { Library } from "./library/library.ts"
 export * as Parity from "./parity.ts"
+export * as Recipe from "./spot/recipe.ts"
 export * as Retrieval from "./spot/retrieval.ts"
 export * as Spot from "./spot/runner.ts"
 export * as Search from "./spot/search.ts"

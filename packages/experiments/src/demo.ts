@@ -13,6 +13,7 @@ import {
   Library,
   type LibraryEntry,
   Metrics,
+  Recipe,
   Retrieval,
   reportProgress,
   Similarity,
@@ -31,7 +32,8 @@ export interface DemoOptions {
   readonly valid: number
   readonly sourceSteps: number
   readonly targetSteps: number
-  readonly embeddingStep: number
+  /** How task embeddings are made (stored with each library seed). */
+  readonly recipe: Recipe.EmbeddingRecipe
   readonly k: number
   readonly tune: Omit<Spot.TuneOptions, "steps" | "embeddingStep">
   readonly targetEvalEvery: number
@@ -46,9 +48,20 @@ export const DEFAULT_DEMO: DemoOptions = {
   valid: 128,
   sourceSteps: 100,
   targetSteps: 12,
-  embeddingStep: 10,
+  // The demo keeps the recipe, optimizer and vocabulary sampler its published table was made with:
+  // task embeddings 10 steps from the uniform init, transformers' Adafactor, sampling with replacement.
+  recipe: { kind: "uniform-init", steps: 10, lr: 0.1, batch: 16, init: "uniform", optimizer: "adafactor-hf" },
   k: 3,
-  tune: { batchSize: 16, lr: 0.1, evalEvery: 4, maxSource: 64, maxTarget: 8, promptLength: 20 },
+  tune: {
+    batchSize: 16,
+    lr: 0.1,
+    evalEvery: 4,
+    maxSource: 64,
+    maxTarget: 8,
+    promptLength: 20,
+    optimizer: "adafactor-hf",
+    vocabInit: "vocab-with-replacement",
+  },
   targetEvalEvery: 2,
 }
 
@@ -120,7 +133,9 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
     const key = Spot.modelKey(env.model)
     const srcOpts: Spot.TuneOptions = { ...o.tune, steps: o.sourceSteps }
     const tgtOpts: Spot.TuneOptions = { ...o.tune, steps: o.targetSteps, evalEvery: o.targetEvalEvery }
-    const embOpts: Spot.TuneOptions = { ...o.tune, steps: o.embeddingStep }
+    const embedding = (data: { train: Dataset; valid: Dataset }, seed: number) =>
+      Spot.embed(env, o.recipe, [data.train], data.valid, seed, srcOpts)
+    const init = (seed: number) => Spot.sharedInit(env, o.tune.promptLength, seed, o.tune.vocabInit)
 
     // 1. source prompts and task embeddings into the library
     const sourceData = new Map<string, { train: Dataset; valid: Dataset }>()
@@ -129,15 +144,8 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
       sourceData.set(name, data)
       for (const seed of o.seeds) {
         yield* reportProgress({ kind: "info", message: `source ${name}, seed ${seed}` })
-        const r = yield* Spot.tunePrompt(
-          env,
-          [data.train],
-          data.valid,
-          Spot.sharedInit(env, o.tune.promptLength, seed),
-          seed,
-          srcOpts,
-        )
-        const embedding = yield* Spot.taskEmbedding(env, [data.train], data.valid, seed, embOpts)
+        const r = yield* Spot.tunePrompt(env, [data.train], data.valid, init(seed), seed, srcOpts)
+        const emb = yield* embedding(data, seed)
         const entry: LibraryEntry = {
           name,
           task: name,
@@ -149,11 +157,12 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
             {
               seed,
               source: r.best,
-              embedding,
+              embedding: emb,
               metrics: { accuracy: r.bestScore },
               provenance: {
                 steps: String(o.sourceSteps),
-                embedding_step: String(o.embeddingStep),
+                embedding_step: String(o.recipe.steps),
+                [Recipe.PROVENANCE_KEY]: Recipe.encodeRecipe(o.recipe),
                 best_step: String(r.bestStep),
               },
             },
@@ -181,7 +190,7 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
         env,
         mixed.map((d) => d.train),
         mixValid,
-        Spot.sharedInit(env, o.tune.promptLength, seed),
+        init(seed),
         seed,
         { ...srcOpts, steps: o.sourceSteps * mixed.length },
       )
@@ -196,20 +205,13 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
       const retrieved: string[][] = []
       for (const seed of o.seeds) {
         yield* reportProgress({ kind: "info", message: `target ${name}, seed ${seed}` })
-        const base = yield* Spot.tunePrompt(
-          env,
-          [data.train],
-          data.valid,
-          Spot.sharedInit(env, o.tune.promptLength, seed),
-          seed,
-          tgtOpts,
-        )
+        const base = yield* Spot.tunePrompt(env, [data.train], data.valid, init(seed), seed, tgtOpts)
         cols.random.push(base.bestScore)
         const sp = yield* Spot.tunePrompt(env, [data.train], data.valid, generic.get(seed) as HostTensor<"f32">, seed, tgtOpts)
         cols.spot.push(sp.bestScore)
-        const embedding = yield* Spot.taskEmbedding(env, [data.train], data.valid, seed, embOpts)
+        const target = yield* embedding(data, seed)
         const q = {
-          target: { summary: Similarity.perTokenAverageCosine.summary(embedding), model: key, promptLength: o.tune.promptLength },
+          target: { summary: Similarity.perTokenAverageCosine.summary(target), model: key, promptLength: o.tune.promptLength },
           similarity: Similarity.perTokenAverageCosine,
         }
         const bestPlan = yield* Effect.fromResult(Retrieval.bestOfTopK.plan(candidates, { ...q, k: 1 }))

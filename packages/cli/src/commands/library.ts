@@ -1,4 +1,4 @@
-import { InputError, Interchange, Library, LibraryError, Safetensors, T5Checkpoint } from "@spot/core"
+import { InputError, Interchange, Library, LibraryError, Recipe, Safetensors, T5Checkpoint } from "@spot/core"
 import { Console, Effect, FileSystem, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { withLibrary } from "../library-store.ts"
@@ -40,6 +40,10 @@ const add = Command.make(
     library: libraryFlag,
     source: Flag.String("source").pipe(Flag.withDescription("best-checkpoint prompt (safetensors)")),
     embedding: Flag.String("embedding").pipe(Flag.optional, Flag.withDescription("early-checkpoint prompt: the task embedding")),
+    embeddingRecipe: Flag.String("embedding-recipe").pipe(
+      Flag.withDefault(""),
+      Flag.withDescription("the embedding's recipe (JSON); default: the one `spot train`/`spot transfer` recorded in the file"),
+    ),
     seed: Flag.Int("seed").pipe(Flag.withDefault(0)),
     model: Flag.String("model").pipe(Flag.optional, Flag.withDescription("the model the prompt was trained for (fingerprint)")),
     task: Flag.String("task").pipe(Flag.optional),
@@ -49,7 +53,23 @@ const add = Command.make(
     Effect.gen(function* () {
       const lib = yield* Library
       const src = yield* readPrompt(f.source)
-      const emb = Option.isSome(f.embedding) ? (yield* readPrompt(f.embedding.value)).prompt : undefined
+      const embFile = Option.isSome(f.embedding) ? yield* readPrompt(f.embedding.value) : undefined
+      const emb = embFile?.prompt
+      const recipeText =
+        f.embeddingRecipe !== ""
+          ? f.embeddingRecipe
+          : (embFile?.metadata[Recipe.PROVENANCE_KEY] ?? src.metadata[Recipe.PROVENANCE_KEY])
+      const recipe =
+        emb && recipeText !== undefined
+          ? yield* Effect.fromResult(
+              Recipe.decodeRecipe(
+                recipeText,
+                f.embeddingRecipe !== ""
+                  ? "--embedding-recipe"
+                  : `${Option.getOrElse(f.embedding, () => "")} metadata ${Recipe.PROVENANCE_KEY}`,
+              ),
+            )
+          : undefined
       const [L, d] = src.prompt.shape
       const model = yield* modelKeyOf(f.model, d)
       if (!model)
@@ -72,7 +92,11 @@ const add = Command.make(
             source: src.prompt,
             ...(emb ? { embedding: emb } : {}),
             metrics,
-            provenance: { source: f.source, ...src.metadata },
+            provenance: {
+              source: f.source,
+              ...Object.fromEntries(Object.entries(src.metadata).filter(([k]) => k !== Recipe.PROVENANCE_KEY)),
+              ...(recipe ? { [Recipe.PROVENANCE_KEY]: Recipe.encodeRecipe(recipe) } : {}),
+            },
           },
         ],
       })

@@ -1,11 +1,12 @@
-import { InputError, Safetensors, Similarity, Study, T5, Tokenizers } from "@spot/core"
-import { StudyReport, Synthetic } from "@spot/experiments"
+import { InputError, Recipe, Safetensors, Similarity, Study, T5 } from "@spot/core"
+import { StudyReport } from "@spot/experiments"
 import { Console, Effect, FileSystem, Option, Path, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer, describeBackend } from "../backends.ts"
-import { loadModel } from "../model.ts"
+import { loadModelAndTokenizer } from "../common.ts"
 import { printJson } from "../output.ts"
 import { progressLayer } from "../progress.ts"
+import { decodeSpec, loadSpecTasks, type StudySpec, specOptions, specResource, syntheticSpec } from "../study-spec.ts"
 import { MICRO_MODEL } from "./demo.ts"
 import { clusterStudy } from "./study-cluster.ts"
 
@@ -64,6 +65,12 @@ export const writeOutputs = (dir: string, r: Study.StudyResult) =>
 export const study = Command.make(
   "study",
   {
+    spec: Flag.String("spec").pipe(
+      Flag.withDefault(""),
+      Flag.withDescription(
+        "study spec (JSON): tasks (presets, files + fields + metrics, generated), sources, targets, model, seeds, steps, recipe",
+      ),
+    ),
     model: Flag.String("model").pipe(Flag.withDefault(MICRO_MODEL)),
     out: Flag.String("out").pipe(Flag.withDefault("spot-study")),
     sources: Flag.String("sources").pipe(Flag.withDefault(Study.DEFAULT_STUDY.sources.join(","))),
@@ -73,6 +80,11 @@ export const study = Command.make(
     sourceSteps: Flag.Int("source-steps").pipe(Flag.withDefault(Study.DEFAULT_STUDY.sourceSteps)),
     targetSteps: Flag.Int("target-steps").pipe(Flag.withDefault(Study.DEFAULT_STUDY.targetSteps)),
     train: Flag.Int("train-examples").pipe(Flag.withDefault(Study.DEFAULT_STUDY.train)),
+    recipe: Flag.Literals("recipe", Recipe.RECIPE_KINDS).pipe(
+      Flag.withDefault(Study.DEFAULT_STUDY.recipe.kind),
+      Flag.withDescription("task embeddings: the runs' early checkpoint (paper) or steps from a uniform init"),
+    ),
+    embeddingSteps: Flag.Int("embedding-steps").pipe(Flag.withDefault(Study.DEFAULT_STUDY.recipe.steps)),
     similarity: Flag.Literals("similarity", ["per-token-average-cosine", "cosine-of-average"] as const).pipe(
       Flag.withDefault("per-token-average-cosine" as const),
     ),
@@ -86,6 +98,7 @@ export const study = Command.make(
   },
   (f) =>
     Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       if (Option.isSome(f.cluster)) {
         const spec = {
@@ -106,29 +119,38 @@ export const study = Command.make(
         return yield* Console.log(`study ${r.study}: report ${html} (${r.result.cells} cells computed by the cluster)`)
       }
       const info = yield* describeBackend
-      const model = yield* loadModel(f.model)
+      // the flags are a shorthand for a spec over the generated suite
+      const spec: StudySpec =
+        f.spec !== ""
+          ? yield* Effect.fromResult(
+              decodeSpec(
+                yield* fs
+                  .readFileString(f.spec)
+                  .pipe(Effect.mapError((e) => new InputError({ field: "--spec", message: `${f.spec}: ${e.message}` }))),
+                f.spec,
+              ),
+            )
+          : {
+              ...syntheticSpec(list(f.sources), list(f.targets), f.train, Study.DEFAULT_STUDY.valid),
+              seeds: list(f.seeds).map(Number),
+              workers: f.workers,
+              sourceSteps: f.sourceSteps,
+              targetSteps: f.targetSteps,
+              recipe: f.recipe,
+              embeddingSteps: f.embeddingSteps,
+            }
+      const data = yield* loadSpecTasks(spec, f.spec !== "" ? f.spec : "(flags)")
+      const { model, tokenizer } = yield* loadModelAndTokenizer(
+        spec.model ? yield* specResource(spec.model, f.spec) : f.model,
+        spec.tokenizer ? yield* specResource(spec.tokenizer, f.spec) : "byte",
+      )
       const runner = yield* T5.makeRunner(model)
       const store = yield* fileCells(path.join(f.out, "cells"))
-      const suite = Synthetic.studyData([...list(f.sources), ...list(f.targets)], f.train, Study.DEFAULT_STUDY.valid)
-      if (suite.unknown.length > 0)
-        return yield* Effect.fail(
-          new InputError({ field: "--sources/--targets", message: `unknown task(s): ${suite.unknown.join(", ")}` }),
-        )
       const r = yield* Study.runStudy(
-        { model, tokenizer: Tokenizers.byteTokenizer, runner },
-        {
-          ...Study.DEFAULT_STUDY,
-          sources: list(f.sources),
-          targets: list(f.targets),
-          seeds: list(f.seeds).map(Number),
-          workers: f.workers,
-          sourceSteps: f.sourceSteps,
-          targetSteps: f.targetSteps,
-          train: f.train,
-          similarity: Similarity.similarityNamed(f.similarity) as Similarity.Similarity,
-        },
+        { model, tokenizer, runner },
+        { ...specOptions(spec), similarity: Similarity.similarityNamed(f.similarity) as Similarity.Similarity },
         store,
-        suite.data,
+        data,
       )
       const html = yield* writeOutputs(f.out, r)
       if (f.json) return yield* printJson({ ...r, report: html, backend: info.backend })
@@ -140,7 +162,11 @@ export const study = Command.make(
       }
       yield* Console.log(`report: ${html} (${r.cells} cells computed, ${r.seconds.toFixed(1)} s)`)
     }).pipe(Effect.provide(backendLayer(f)), Effect.provide(progressLayer(f.json))),
-).pipe(Command.withDescription("Transferability study over the generated suite: sources × targets × seeds (resumable)."))
+).pipe(
+  Command.withDescription(
+    "Transferability study (sources × targets × seeds, resumable) over a spec's tasks or the generated suite.",
+  ),
+)
 
 export const reportCommand = Command.make("report", { dir: Argument.Directory("study-dir") }, ({ dir }) =>
   Effect.gen(function* () {

@@ -1,4 +1,4 @@
-import { Optim, T5, T5Checkpoint, Trainer, Tuning } from "@spot/core"
+import { Optim, Recipe, T5, T5Checkpoint, Trainer, Tuning } from "@spot/core"
 import { Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"
@@ -84,6 +84,28 @@ export const dataSetup = (
   checkpointDir: f.checkpointDir,
 })
 
+/**
+ * The recipe of the run's early checkpoint, when it is one that `spot transfer` and the study can
+ * recompute: `--init vocab` (the paper's early-checkpoint recipe) or `random` (uniform-init), an
+ * Adafactor, a constant lr and no micro-batching. Otherwise none is recorded.
+ */
+const earlyRecipe = (f: {
+  embeddingStep: number
+  init: string
+  optimizer: "adafactor" | "adafactor-hf" | "adam"
+  schedule: string
+  lr: number
+  batch: number
+  microBatch: number
+}): Recipe.EmbeddingRecipe | undefined => {
+  if (!(f.embeddingStep > 0) || f.schedule !== "constant" || (f.microBatch > 0 && f.microBatch < f.batch)) return undefined
+  if (f.optimizer !== "adafactor" && f.optimizer !== "adafactor-hf") return undefined
+  if (f.init !== "vocab" && f.init !== "random") return undefined
+  const base = { steps: f.embeddingStep, lr: f.lr, batch: f.batch }
+  const r = f.init === "vocab" ? Recipe.earlyCheckpoint(base) : Recipe.uniformInit(base)
+  return { ...r, optimizer: f.optimizer }
+}
+
 export const train = Command.make(
   "train",
   {
@@ -91,11 +113,21 @@ export const train = Command.make(
     out: Flag.String("out").pipe(Flag.withDescription("where the best prompt is written (safetensors, key `prompt`)")),
     init: Flag.String("init").pipe(
       Flag.withDefault("vocab"),
-      Flag.withDescription("random | vocab | labels | text:<words> | <prompt.safetensors>"),
+      Flag.withDescription("random | vocab | labels | text:<words> | text-repeat:<words> | <prompt.safetensors>"),
     ),
     promptLength: Flag.Int("prompt-length").pipe(Flag.withDefault(100)),
-    optimizer: Flag.Literals("optimizer", ["adafactor", "adam"] as const).pipe(Flag.withDefault("adafactor" as const)),
+    optimizer: Flag.Literals("optimizer", ["adafactor", "adafactor-hf", "adam"] as const).pipe(
+      Flag.withDefault("adafactor" as const),
+      Flag.withDescription("adafactor: t5x's, as the official prompt-tuning configs; adafactor-hf: transformers' variant"),
+    ),
     lr: Flag.Finite("lr").pipe(Flag.withDefault(0.3)),
+    schedule: Flag.Literals("schedule", Optim.SCHEDULES).pipe(
+      Flag.withDefault("constant" as const),
+      Flag.withDescription(
+        "learning-rate schedule: constant (the paper's), or linear warmup then constant, linear decay, cosine, inverse square root",
+      ),
+    ),
+    warmup: Flag.Int("warmup").pipe(Flag.withDefault(0), Flag.withDescription("warmup steps of the schedule")),
     embeddingStep: Flag.Int("embedding-step").pipe(
       Flag.withDefault(0),
       Flag.withDescription("save the early checkpoint (task embedding) at this step"),
@@ -110,7 +142,11 @@ export const train = Command.make(
       const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid, f.task, { taskless: f.taskless })
       const init = yield* initialPrompt(f.init, model, tokenizer, f.promptLength, f.seed, trainSets[0].candidates ?? [])
       const runner = yield* T5.makeRunner(model)
-      const setup = { ...dataSetup(f, model, tokenizer, trainSets, valid), meta: { init: f.init } }
+      const recipe = earlyRecipe(f)
+      const setup = {
+        ...dataSetup(f, model, tokenizer, trainSets, valid),
+        meta: { init: f.init, ...(recipe ? { [Recipe.PROVENANCE_KEY]: Recipe.encodeRecipe(recipe) } : {}) },
+      }
       const { problem, truncated } = yield* Tuning.promptProblem(setup, runner, init)
       const runKey = Trainer.runKeyOf({
         fp: T5Checkpoint.fingerprint(model),
@@ -132,8 +168,9 @@ export const train = Command.make(
         evalEvery: f.evalEvery,
         ...(f.embeddingStep > 0 ? { embeddingStep: f.embeddingStep } : {}),
         seed: f.seed,
-        optimizer: f.optimizer === "adafactor" ? Optim.adafactor() : Optim.adam(),
-        schedule: { kind: "constant", lr: f.lr },
+        optimizer:
+          f.optimizer === "adafactor" ? Optim.adafactor() : f.optimizer === "adafactor-hf" ? Optim.adafactorHF() : Optim.adam(),
+        schedule: Optim.scheduleOf(f.schedule, f.lr, f.warmup, f.steps),
         clipNorm: f.clip,
         checkpointDir: f.checkpointDir,
         resume: f.resume,

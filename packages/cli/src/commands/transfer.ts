@@ -1,4 +1,14 @@
-import { InputError, Library, type LibraryEntry, Retrieval, Safetensors, Similarity, Spot, T5 } from "@spot/core"
+import {
+  InputError,
+  Library,
+  type LibraryEntry,
+  Recipe,
+  Retrieval,
+  Safetensors,
+  Similarity,
+  Spot,
+  T5,
+} from "@spot/core"
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"
@@ -6,6 +16,32 @@ import { loadModelAndTokenizer, loadPlain, loadSplits, modelFlags } from "../com
 import { withLibrary } from "../library-store.ts"
 import { printJson } from "../output.ts"
 import { progressLayer } from "../progress.ts"
+
+/** The target's recipe: `--embedding-recipe` when given, else the one the library's entries share, else the default kind. */
+const targetRecipe = (
+  f: { embeddingRecipe: string; embeddingSteps: number; lr: number; batch: number },
+  entries: readonly LibraryEntry[],
+) =>
+  Effect.gen(function* () {
+    const kinds: readonly string[] = Recipe.RECIPE_KINDS
+    const ofKind = (kind: string) =>
+      (kind === "early-checkpoint" ? Recipe.earlyCheckpoint : Recipe.uniformInit)({
+        steps: f.embeddingSteps,
+        lr: f.lr,
+        batch: f.batch,
+      })
+    if (f.embeddingRecipe !== "")
+      return {
+        from: "--embedding-recipe",
+        recipe: kinds.includes(f.embeddingRecipe)
+          ? ofKind(f.embeddingRecipe)
+          : yield* Effect.fromResult(Recipe.decodeRecipe(f.embeddingRecipe, "--embedding-recipe")),
+      }
+    const shared = yield* Recipe.commonRecipe(entries)
+    return shared
+      ? { from: "the library's entries", recipe: shared }
+      : { from: `the default (${Recipe.DEFAULT_KIND})`, recipe: ofKind(Recipe.DEFAULT_KIND) }
+  })
 
 export const transfer = Command.make(
   "transfer",
@@ -25,7 +61,21 @@ export const transfer = Command.make(
       Flag.withDefault(""),
       Flag.withDescription("task=file.jsonl,… (needed by top-k-multi-task)"),
     ),
+    embeddingRecipe: Flag.String("embedding-recipe").pipe(
+      Flag.withDefault(""),
+      Flag.withDescription(
+        "how to embed the target: early-checkpoint | uniform-init (with --embedding-steps, --lr, --batch) or a recipe's JSON; default: the recipe the library's entries were made with",
+      ),
+    ),
     embeddingSteps: Flag.Int("embedding-steps").pipe(Flag.withDefault(100)),
+    allowMixedRecipes: Flag.Boolean("allow-mixed-recipes").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("compare with entries whose embeddings were made by another (or no recorded) recipe"),
+    ),
+    embeddingOut: Flag.String("embedding-out").pipe(
+      Flag.withDefault(""),
+      Flag.withDescription("also write the target's task embedding here (safetensors, with its recipe)"),
+    ),
     steps: Flag.Int("steps").pipe(Flag.withDefault(1000)),
     seed: Flag.Int("seed").pipe(Flag.withDefault(0)),
     batch: Flag.Int("batch").pipe(Flag.withDefault(32)),
@@ -70,17 +120,26 @@ export const transfer = Command.make(
         maxTarget: f.maxTarget,
         promptLength: L,
       }
-      // 1. the target's task embedding: a few steps from the shared init of this seed
-      const emb = yield* Spot.tunePrompt(env, train, valid, Spot.sharedInit(env, L, f.seed), f.seed, {
-        ...opts,
-        steps: f.embeddingSteps,
-        evalEvery: f.embeddingSteps,
-      })
+      // 1. the target's task embedding, by the library's recipe (or the one asked for), checked against every entry
+      const recipe = yield* targetRecipe(f, [...entries.values()])
+      yield* Recipe.checkRecipes(recipe.recipe, recipe.from, [...entries.values()], f.allowMixedRecipes)
+      const embedding = yield* Spot.embed(env, recipe.recipe, train, valid, f.seed, opts)
+      if (f.embeddingOut !== "")
+        yield* Safetensors.writeSafetensors(
+          f.embeddingOut,
+          { prompt: embedding },
+          {
+            format: "spot-prompt/1",
+            seed: String(f.seed),
+            model_fingerprint: key.fingerprint,
+            [Recipe.PROVENANCE_KEY]: Recipe.encodeRecipe(recipe.recipe),
+          },
+        )
       // 2. retrieve and plan
       const strategy = Retrieval.STRATEGIES.find((s) => s.name === f.strategy) as Retrieval.Strategy
       const plan = yield* Effect.fromResult(
         strategy.plan(Spot.candidatesOf([...entries.values()], sim), {
-          target: { summary: sim.summary(emb.last), model: key, promptLength: L },
+          target: { summary: sim.summary(embedding), model: key, promptLength: L },
           k: f.k,
           similarity: sim,
         }),
@@ -110,6 +169,7 @@ export const transfer = Command.make(
         strategy: plan.strategy,
         similarity: plan.similarity,
         k: plan.kEffective,
+        embedding_recipe: Recipe.encodeRecipe(recipe.recipe),
         retrieved: plan.ranking.slice(0, plan.kEffective).map((x) => ({ ...x.candidate, similarity: x.similarity })),
         runs: r.runs.map((x) => ({ label: x.label, score: x.score })),
         best: { label: r.best.label, score: r.best.score },

@@ -12,10 +12,12 @@ import type { T5Model } from "../t5/checkpoint.ts"
 import { fingerprint } from "../t5/checkpoint.ts"
 import type { T5Runner } from "../t5/model.ts"
 import { evaluatePrompt } from "../train/evaluate.ts"
-import { fromVocab, randomUniform, weightedAverage } from "../train/init.ts"
-import { adafactor } from "../train/optim.ts"
+import { fromVocab, fromVocabWithReplacement, randomUniform, weightedAverage } from "../train/init.ts"
+import type { Schedule } from "../train/optim.ts"
+import { adafactor, adafactorHF } from "../train/optim.ts"
 import { train } from "../train/trainer.ts"
 import { promptProblem } from "../train/tuning.ts"
+import type { EmbeddingRecipe } from "./recipe.ts"
 import type { Candidate, InitSpec, TransferPlan } from "./retrieval.ts"
 import type { Similarity } from "./similarity.ts"
 
@@ -31,7 +33,18 @@ export interface TuneOptions {
   /** Save the early checkpoint (task embedding) at this step. */
   readonly embeddingStep?: number
   readonly checkpointDir?: string
+  /** `adafactor` (t5x, default) or `adafactor-hf` (transformers' variant, for reproducing earlier runs). */
+  readonly optimizer?: OptimizerName
+  /** The shared init's vocabulary sampler (default `vocab`: without replacement). */
+  readonly vocabInit?: VocabInit
+  /** Learning-rate schedule (default: constant `lr`). */
+  readonly schedule?: Schedule
 }
+
+export type OptimizerName = "adafactor" | "adafactor-hf"
+export type VocabInit = "vocab" | "vocab-with-replacement"
+
+export const optimizerNamed = (name: OptimizerName = "adafactor") => (name === "adafactor-hf" ? adafactorHF() : adafactor())
 
 export interface Tuned {
   readonly best: HostTensor<"f32">
@@ -50,7 +63,8 @@ export interface Env {
 }
 
 /** The shared initialisation of a seed for prompt tuning (vocabulary-sampled): the same for every task. */
-export const sharedInit = (env: Env, L: number, seed: number) => fromVocab(env.model, env.tokenizer, L, seed)
+export const sharedInit = (env: Env, L: number, seed: number, init: VocabInit = "vocab") =>
+  (init === "vocab-with-replacement" ? fromVocabWithReplacement : fromVocab)(env.model, env.tokenizer, L, seed)
 
 /**
  * The initialisation task embeddings start from: uniform [-0.5, 0.5], the same for every task at a
@@ -59,12 +73,51 @@ export const sharedInit = (env: Env, L: number, seed: number) => fromVocab(env.m
  */
 export const embeddingInit = (env: Env, L: number, seed: number) => randomUniform(L, env.model.config.dModel, seed)
 
-/** A task's embedding: its prompt after `steps` steps from `embeddingInit` at `seed`. */
+/** A task's embedding: its prompt after `steps` steps from `embeddingInit` at `seed` (the `uniform-init` recipe of `o`). */
 export const taskEmbedding = (env: Env, trainSets: readonly Dataset[], valid: Dataset, seed: number, o: TuneOptions) =>
+  embed(
+    env,
+    {
+      kind: "uniform-init",
+      steps: o.steps,
+      lr: o.lr,
+      batch: o.batchSize,
+      init: "uniform",
+      optimizer: o.optimizer ?? "adafactor",
+    },
+    trainSets,
+    valid,
+    seed,
+    o,
+  )
+
+/** The init a recipe's steps start from. */
+export const recipeInit = (env: Env, r: EmbeddingRecipe, L: number, seed: number) =>
+  r.init === "uniform" ? embeddingInit(env, L, seed) : sharedInit(env, L, seed, r.init)
+
+/** The tuning options a recipe fixes (steps, lr, batch, optimizer; constant lr), over `o`'s data settings. */
+export const recipeOptions = (r: EmbeddingRecipe, o: TuneOptions): TuneOptions => {
+  const { schedule: _s, embeddingStep: _e, checkpointDir: _c, ...rest } = o
+  return { ...rest, steps: r.steps, lr: r.lr, batchSize: r.batch, optimizer: r.optimizer }
+}
+
+/**
+ * A task's embedding by `recipe`: `recipe.steps` steps of prompt tuning from the recipe's init at
+ * `seed` (for `early-checkpoint`, exactly the early checkpoint a prompt-tuning run with the same lr,
+ * batch and optimizer saves at that step: batches, dropout and updates depend on (seed, step) only).
+ */
+export const embed = (
+  env: Env,
+  recipe: EmbeddingRecipe,
+  trainSets: readonly Dataset[],
+  valid: Dataset,
+  seed: number,
+  o: TuneOptions,
+) =>
   Effect.map(
-    tunePrompt(env, trainSets, valid, embeddingInit(env, o.promptLength, seed), seed, {
-      ...o,
-      evalEvery: o.steps,
+    tunePrompt(env, trainSets, valid, recipeInit(env, recipe, o.promptLength, seed), seed, {
+      ...recipeOptions(recipe, o),
+      evalEvery: recipe.steps,
       maxEvalExamples: 1,
     }),
     (r) => r.last,
@@ -132,8 +185,8 @@ export const tunePrompt = (
       evalEvery: o.evalEvery,
       ...(o.embeddingStep ? { embeddingStep: o.embeddingStep } : {}),
       seed,
-      optimizer: adafactor(),
-      schedule: { kind: "constant", lr: o.lr },
+      optimizer: optimizerNamed(o.optimizer),
+      schedule: o.schedule ?? { kind: "constant", lr: o.lr },
       runKey: "in-memory",
       ...(o.checkpointDir ? { checkpointDir: o.checkpointDir } : {}),
     })
@@ -212,7 +265,7 @@ export const executePlan = (
       Effect.gen(function* () {
         switch (spec.kind) {
           case "default":
-            return sharedInit(env, o.promptLength, seed)
+            return sharedInit(env, o.promptLength, seed, o.vocabInit)
           case "prompt":
             return yield* sourcePrompt(spec.from)
           case "average": {

@@ -2,11 +2,13 @@
  * The transferability study (`spot study`): the grid sources × targets × seeds. Every source task is
  * prompt-tuned per seed (its best checkpoint is the source prompt); every target gets a baseline run
  * from the shared init and one run initialised from each (source task, seed) candidate. Task
- * embeddings of sources and targets come from `taskEmbedding`, as in `spot transfer` and the demo.
+ * embeddings of sources and targets come from one `EmbeddingRecipe` (the study's `recipe`), as in
+ * `spot transfer`, `spot train` and the library.
  *
  * Outputs: the relative-error-reduction matrix, the similarity matrix, per-target Pearson r with its
- * p-value between similarity and transfer gain, and the Table-3 summary (best of top-k for several
- * k, % of the oracle's gain kept, % of the search space skipped).
+ * p-value between similarity and transfer gain (one point per source prompt, averaged over target
+ * seeds, as the paper plots it), and the Table-3 summary (best of top-k for several k, % of the
+ * oracle's gain kept, % of the search space skipped).
  *
  * Resumable: each finished cell is recorded (through `CellStore`) and skipped on the next run.
  * Parallel: up to `workers` cells train at once (backend runs are asynchronous).
@@ -17,8 +19,11 @@ import { InputError } from "../errors.ts"
 import type { HostTensor } from "../graph/tensor.ts"
 import { relativeErrorReduction } from "../train/metrics.ts"
 import { report } from "../train/progress.ts"
+import { runKeyOf } from "../train/trainer.ts"
+import type { EmbeddingRecipe } from "./recipe.ts"
+import { earlyCheckpoint, encodeRecipe } from "./recipe.ts"
 import type { Env, TuneOptions } from "./runner.ts"
-import { sharedInit, taskEmbedding, tunePrompt } from "./runner.ts"
+import { embed, sharedInit, tunePrompt } from "./runner.ts"
 import type { Similarity } from "./similarity.ts"
 import { pearsonTest } from "./stats.ts"
 
@@ -30,7 +35,8 @@ export interface StudyOptions {
   readonly valid: number
   readonly sourceSteps: number
   readonly targetSteps: number
-  readonly embeddingStep: number
+  /** How task embeddings of sources and targets are made. */
+  readonly recipe: EmbeddingRecipe
   readonly tune: Omit<TuneOptions, "steps" | "embeddingStep">
   readonly workers: number
   readonly ks: readonly number[]
@@ -55,6 +61,7 @@ export const memoryCells = (): CellStore => {
   return { get: (k) => Effect.succeed(m.get(k)), put: (k, c) => Effect.sync(() => void m.set(k, c)) }
 }
 
+/** Pearson r over the source prompts of one target (each point averaged over the target's seeds). */
 export interface Correlation {
   readonly r: number
   readonly p: number
@@ -74,6 +81,8 @@ export interface StudyResult {
   readonly targets: readonly string[]
   readonly seeds: readonly number[]
   readonly similarity_metric: string
+  /** The task-embedding recipe (canonical JSON). */
+  readonly recipe: string
   /** [target][source] mean relative error reduction of transfer over the baseline. */
   readonly rer: readonly (readonly number[])[]
   /** [target][source] mean similarity of task embeddings. */
@@ -95,7 +104,8 @@ export const DEFAULT_STUDY: Omit<StudyOptions, "similarity"> = {
   valid: 64,
   sourceSteps: 40,
   targetSteps: 12,
-  embeddingStep: 10,
+  // the default recipe by measurement (docs/benchmarks.md, "Task-embedding recipes"): the paper's
+  recipe: earlyCheckpoint({ steps: 10, lr: 0.1, batch: 16 }),
   tune: { batchSize: 16, lr: 0.1, evalEvery: 4, maxSource: 64, maxTarget: 8, promptLength: 20 },
   workers: 2,
   ks: [1, 3, 6, 9, 12, 15],
@@ -107,17 +117,27 @@ export interface TaskData {
   readonly valid: Dataset
 }
 
-/**
- * Runs the grid over `data`, which must hold every source and target task named in `o`; the engine
- * never loads tasks itself, so a study runs on user tasks and generated ones alike.
- */
-export const runStudy = (env: Env, o: StudyOptions, store: CellStore, data: ReadonlyMap<string, TaskData>) =>
+/** The trained grid: per (task, seed) source and baseline cells, per pair the transfer score. */
+interface Grid {
+  readonly srcKeys: ReadonlyArray<readonly [string, number]>
+  readonly tgtKeys: ReadonlyArray<readonly [string, number]>
+  readonly source: (s: string, seed: number) => Cell | undefined
+  readonly base: (t: string, seed: number) => Cell | undefined
+  readonly transfer: (s: string, cs: number, t: string, seed: number) => number
+  readonly computed: number
+}
+
+const checkData = (o: StudyOptions, data: ReadonlyMap<string, TaskData>) =>
   Effect.gen(function* () {
-    const t0 = performance.now()
     for (const name of new Set([...o.sources, ...o.targets])) {
       if (!data.has(name))
         return yield* Effect.fail(new InputError({ field: `task ${name}`, message: `no data for study task "${name}"` }))
     }
+  })
+
+/** Trains every cell not already in `store`: phase 1 sources and baselines, phase 2 every candidate into every target. */
+const trainGrid = (env: Env, o: StudyOptions, store: CellStore, data: ReadonlyMap<string, TaskData>) =>
+  Effect.gen(function* () {
     const ds = (n: string) => data.get(n) as TaskData
     const sem = yield* Semaphore.make(Math.max(1, o.workers))
     let computed = 0
@@ -133,124 +153,148 @@ export const runStudy = (env: Env, o: StudyOptions, store: CellStore, data: Read
       })
     const srcOpts: TuneOptions = { ...o.tune, steps: o.sourceSteps }
     const tgtOpts: TuneOptions = { ...o.tune, steps: o.targetSteps }
-    const embOpts: TuneOptions = { ...o.tune, steps: o.embeddingStep }
-    const init = (seed: number) => sharedInit(env, o.tune.promptLength, seed)
-    const tuned = (train: Dataset, valid: Dataset, from: HostTensor<"f32">, seed: number, opts: TuneOptions) =>
-      Effect.map(tunePrompt(env, [train], valid, from, seed, opts), (r) => ({ score: r.bestScore, prompt: r.best }))
-    /** A tuned prompt and the task's embedding (sources and baselines need both). */
-    const tunedWithEmbedding = (train: Dataset, valid: Dataset, seed: number, opts: TuneOptions) =>
-      Effect.zipWith(
-        tuned(train, valid, init(seed), seed, opts),
-        taskEmbedding(env, [train], valid, seed, embOpts),
-        (c, embedding) => ({
-          ...c,
-          embedding,
+    const tuned = (t: TaskData, from: HostTensor<"f32">, seed: number, opts: TuneOptions, keep: boolean) =>
+      Effect.map(
+        tunePrompt(env, [t.train], t.valid, from, seed, opts),
+        (r): Cell => ({
+          score: r.bestScore,
+          ...(keep ? { prompt: r.best } : {}),
         }),
       )
-
-    // phase 1: source prompts and baselines, in parallel
+    // prompts do not depend on the recipe (cells shared by studies of several recipes); embeddings are
+    // keyed by it. `embed` reproduces an early checkpoint exactly, so it need not come from the run.
+    // keys carry what a cell depends on (options, optimizer, init sampler, data sizes), so that a
+    // rerun with other settings recomputes instead of reusing stale cells
+    const tagOf = (opts: TuneOptions) =>
+      runKeyOf({ ...opts, optimizer: opts.optimizer ?? "adafactor", vocabInit: opts.vocabInit ?? "vocab" })
+    const sizes = (n: string) => `${ds(n).train.examples.length}x${ds(n).valid.examples.length}`
+    const tag = runKeyOf([encodeRecipe(o.recipe), o.tune.maxSource, o.tune.maxTarget, o.tune.promptLength])
+    const embedding = (role: string, name: string, seed: number) =>
+      cell(
+        `embedding/${role}/${name}/${seed}/${sizes(name)}/${tag}`,
+        Effect.map(
+          embed(env, o.recipe, [ds(name).train], ds(name).valid, seed, { ...o.tune, steps: o.recipe.steps }),
+          (e): Cell => ({ score: 0, embedding: e }),
+        ),
+      )
+    const init = (seed: number) => sharedInit(env, o.tune.promptLength, seed, o.tune.vocabInit)
     const srcKeys = o.sources.flatMap((s) => o.seeds.map((seed) => [s, seed] as const))
     const tgtKeys = o.targets.flatMap((t) => o.seeds.map((seed) => [t, seed] as const))
+    const both = (role: string, name: string, seed: number, opts: TuneOptions) =>
+      Effect.zipWith(
+        cell(`${role}/${name}/${seed}/${sizes(name)}/${tagOf(opts)}`, tuned(ds(name), init(seed), seed, opts, true)),
+        embedding(role, name, seed),
+        (c, e): Cell => ({ ...c, ...(e.embedding ? { embedding: e.embedding } : {}) }),
+      )
     const phase1 = yield* Effect.all(
       [
-        ...srcKeys.map(([s, seed]) => cell(`source/${s}/${seed}`, tunedWithEmbedding(ds(s).train, ds(s).valid, seed, srcOpts))),
-        ...tgtKeys.map(([t, seed]) => cell(`baseline/${t}/${seed}`, tunedWithEmbedding(ds(t).train, ds(t).valid, seed, tgtOpts))),
+        ...srcKeys.map(([s, seed]) => both("source", s, seed, srcOpts)),
+        ...tgtKeys.map(([t, seed]) => both("baseline", t, seed, tgtOpts)),
       ],
       { concurrency: "unbounded" },
     )
     const sourceCells = new Map(srcKeys.map(([s, seed], i) => [`${s}#${seed}`, phase1[i]]))
     const baseCells = new Map(tgtKeys.map(([t, seed], i) => [`${t}#${seed}`, phase1[srcKeys.length + i]]))
-
-    // phase 2: every candidate into every target run
     const pairs = tgtKeys.flatMap(([t, seed]) => srcKeys.map(([s, cs]) => ({ t, seed, s, cs })))
     const transfers = yield* Effect.all(
       pairs.map(({ t, seed, s, cs }) =>
         cell(
-          `transfer/${s}/${cs}/${t}/${seed}`,
-          tuned(ds(t).train, ds(t).valid, sourceCells.get(`${s}#${cs}`)?.prompt as HostTensor<"f32">, seed, tgtOpts),
+          `transfer/${s}/${cs}/${t}/${seed}/${sizes(s)}-${sizes(t)}/${tagOf(srcOpts)}-${tagOf(tgtOpts)}`,
+          tuned(ds(t), sourceCells.get(`${s}#${cs}`)?.prompt as HostTensor<"f32">, seed, tgtOpts, false),
         ),
       ),
       { concurrency: "unbounded" },
     )
     const transfer = new Map(pairs.map((p, i) => [`${p.s}#${p.cs}->${p.t}#${p.seed}`, transfers[i].score]))
+    return {
+      srcKeys,
+      tgtKeys,
+      source: (s, seed) => sourceCells.get(`${s}#${seed}`),
+      base: (t, seed) => baseCells.get(`${t}#${seed}`),
+      transfer: (s, cs, t, seed) => transfer.get(`${s}#${cs}->${t}#${seed}`) ?? 0,
+      computed,
+    } satisfies Grid
+  })
 
-    // analysis
-    const sim = (a: HostTensor<"f32"> | undefined, b: HostTensor<"f32"> | undefined) =>
-      a && b ? o.similarity.score(o.similarity.summary(a), o.similarity.summary(b)) : 0
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length)
-    const rer = o.targets.map((t) =>
-      o.sources.map((s) =>
-        mean(
-          pairs
-            .filter((p) => p.t === t && p.s === s)
-            .map((p) =>
-              relativeErrorReduction(
-                baseCells.get(`${t}#${p.seed}`)?.score ?? 0,
-                transfer.get(`${p.s}#${p.cs}->${p.t}#${p.seed}`) ?? 0,
-              ),
-            ),
-        ),
-      ),
-    )
-    const similarity = o.targets.map((t) =>
-      o.sources.map((s) =>
-        mean(
-          pairs
-            .filter((p) => p.t === t && p.s === s)
-            .map((p) => sim(baseCells.get(`${t}#${p.seed}`)?.embedding, sourceCells.get(`${s}#${p.cs}`)?.embedding)),
-        ),
-      ),
-    )
-    const correlation = o.targets.map((t) => {
-      const ps = pairs.filter((p) => p.t === t)
-      return pearsonTest(
-        ps.map((p) => sim(baseCells.get(`${t}#${p.seed}`)?.embedding, sourceCells.get(`${p.s}#${p.cs}`)?.embedding)),
-        ps.map((p) =>
-          relativeErrorReduction(
-            baseCells.get(`${t}#${p.seed}`)?.score ?? 0,
-            transfer.get(`${p.s}#${p.cs}->${p.t}#${p.seed}`) ?? 0,
-          ),
-        ),
-      )
-    })
-    const nCand = srcKeys.length
-    const perRun = tgtKeys.map(([t, seed]) => {
-      const base = baseCells.get(`${t}#${seed}`)?.score ?? 0
-      const ranked = srcKeys
-        .map(([s, cs]) => ({
-          s,
-          cs,
-          sim: sim(baseCells.get(`${t}#${seed}`)?.embedding, sourceCells.get(`${s}#${cs}`)?.embedding),
-          score: transfer.get(`${s}#${cs}->${t}#${seed}`) ?? 0,
-        }))
-        .sort((a, b) => b.sim - a.sim || a.s.localeCompare(b.s) || a.cs - b.cs)
-      return { base, ranked, oracle: Math.max(...ranked.map((r) => r.score)) }
-    })
-    const baseline = mean(perRun.map((r) => r.base))
-    const oracle = mean(perRun.map((r) => r.oracle))
-    const summary = o.ks.map((k) => {
-      const kk = Math.min(k, nCand)
-      const score = mean(perRun.map((r) => Math.max(...r.ranked.slice(0, kk).map((x) => x.score))))
-      return {
-        k,
-        score,
-        oracle_gain_kept: oracle === baseline ? 1 : (score - baseline) / (oracle - baseline),
-        search_space_skipped: 1 - kk / nCand,
-      }
-    })
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length)
+
+/** Similarity of target (t, seed) to source prompt (s, cs), and the transfer's relative error reduction. */
+const measures = (o: StudyOptions, g: Grid) => {
+  const sim = (t: string, seed: number, s: string, cs: number) => {
+    const a = g.base(t, seed)?.embedding
+    const b = g.source(s, cs)?.embedding
+    return a && b ? o.similarity.score(o.similarity.summary(a), o.similarity.summary(b)) : 0
+  }
+  const rer = (t: string, seed: number, s: string, cs: number) =>
+    relativeErrorReduction(g.base(t, seed)?.score ?? 0, g.transfer(s, cs, t, seed))
+  return { sim, rer }
+}
+
+/**
+ * Per target, Pearson r between similarity and relative error reduction with one point per source
+ * prompt (source task, source seed), each averaged over the target's seeds, as the paper plots it.
+ */
+export const correlationPerSourcePrompt = (
+  targets: readonly string[],
+  seeds: readonly number[],
+  sourcePrompts: ReadonlyArray<readonly [string, number]>,
+  sim: (t: string, seed: number, s: string, cs: number) => number,
+  gain: (t: string, seed: number, s: string, cs: number) => number,
+): Correlation[] =>
+  targets.map((t) =>
+    pearsonTest(
+      sourcePrompts.map(([s, cs]) => mean(seeds.map((seed) => sim(t, seed, s, cs)))),
+      sourcePrompts.map(([s, cs]) => mean(seeds.map((seed) => gain(t, seed, s, cs)))),
+    ),
+  )
+
+/** The Table-3 summary: per k, the best transfer among the top-k retrieved, and the share of the oracle's gain kept. */
+const summarise = (o: StudyOptions, g: Grid, sim: (t: string, seed: number, s: string, cs: number) => number) => {
+  const nCand = g.srcKeys.length
+  const perRun = g.tgtKeys.map(([t, seed]) => {
+    const ranked = g.srcKeys
+      .map(([s, cs]) => ({ s, cs, sim: sim(t, seed, s, cs), score: g.transfer(s, cs, t, seed) }))
+      .sort((a, b) => b.sim - a.sim || a.s.localeCompare(b.s) || a.cs - b.cs)
+    return { base: g.base(t, seed)?.score ?? 0, ranked, oracle: Math.max(...ranked.map((r) => r.score)) }
+  })
+  const baseline = mean(perRun.map((r) => r.base))
+  const oracle = mean(perRun.map((r) => r.oracle))
+  const summary = o.ks.map((k) => {
+    const kk = Math.min(k, nCand)
+    const score = mean(perRun.map((r) => Math.max(...r.ranked.slice(0, kk).map((x) => x.score))))
+    return {
+      k,
+      score,
+      oracle_gain_kept: oracle === baseline ? 1 : (score - baseline) / (oracle - baseline),
+      search_space_skipped: 1 - kk / nCand,
+    }
+  })
+  return { baseline, oracle, summary, candidates: nCand }
+}
+
+/**
+ * Runs the grid over `data`, which must hold every source and target task named in `o`; the engine
+ * never loads tasks itself, so a study runs on user tasks and generated ones alike.
+ */
+export const runStudy = (env: Env, o: StudyOptions, store: CellStore, data: ReadonlyMap<string, TaskData>) =>
+  Effect.gen(function* () {
+    const t0 = performance.now()
+    yield* checkData(o, data)
+    const g = yield* trainGrid(env, o, store, data)
+    const { sim, rer } = measures(o, g)
+    const overSeeds = (t: string, s: string, f: typeof sim) =>
+      mean(o.seeds.flatMap((seed) => o.seeds.map((cs) => f(t, seed, s, cs))))
     return {
       sources: o.sources,
       targets: o.targets,
       seeds: o.seeds,
       similarity_metric: o.similarity.name,
-      rer,
-      similarity,
-      correlation,
-      baseline,
-      oracle,
-      summary,
-      candidates: nCand,
-      cells: computed,
+      recipe: encodeRecipe(o.recipe),
+      rer: o.targets.map((t) => o.sources.map((s) => overSeeds(t, s, rer))),
+      similarity: o.targets.map((t) => o.sources.map((s) => overSeeds(t, s, sim))),
+      correlation: correlationPerSourcePrompt(o.targets, o.seeds, g.srcKeys, sim, rer),
+      ...summarise(o, g, sim),
+      cells: g.computed,
       seconds: (performance.now() - t0) / 1000,
     } satisfies StudyResult
   })

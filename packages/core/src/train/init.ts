@@ -1,7 +1,9 @@
 /**
- * Prompt initialisations: random uniform [-0.5, 0.5], sampled vocabulary embeddings (the 5,000 most
- * frequent tokens; SentencePiece vocabularies are ordered by frequency, byte vocabularies use every
- * byte), class-label embeddings, text embeddings, another prompt (transfer) and a weighted average.
+ * Prompt initialisations: random uniform [-0.5, 0.5], sampled vocabulary embeddings (as the official
+ * prompt-tuning code's `from_sample_of_embeddings`: without replacement from the first 5,000 ids —
+ * SentencePiece vocabularies are ordered by frequency; byte vocabularies use every id), class-label
+ * embeddings, text embeddings (the text fills the first rows, the rest is sampled; PEFT's
+ * repeat-to-fill as an option), another prompt (transfer) and a weighted average.
  */
 import { Result } from "effect"
 import type { Tokenizer } from "../data/tokenizer.ts"
@@ -19,7 +21,31 @@ export const randomUniform = (L: number, d: number, seed: number): HostTensor<"f
   data: uniform(seed, keyOf("init:uniform"), L * d, -0.5, 0.5),
 })
 
-/** Ids a vocabulary-sampled init draws from. */
+/** The population of the official vocabulary-sampled init: ids 0 … min(vocab, 5000) − 1 (byte vocabularies: all 259). */
+export const populationSize = (tok: Tokenizer, vocabSize: number, top = 5000): number =>
+  tok.kind === "byte" ? Math.min(vocabSize, 259) : Math.min(vocabSize, top)
+
+/**
+ * `L` ids drawn without replacement from 0 … n − 1 (a partial Fisher–Yates shuffle driven by the
+ * counter-based stream of `seed`); when L > n, each further block of n rows is a fresh permutation.
+ */
+export const sampleWithoutReplacement = (n: number, L: number, seed: number): number[] => {
+  const out: number[] = []
+  for (let block = 0; out.length < L; block++) {
+    const ids = Array.from({ length: n }, (_, i) => i)
+    const take = Math.min(n, L - out.length)
+    for (let i = 0; i < take; i++) {
+      const j = i + Math.floor(uniformAt(seed, keyOf(`init:vocab-perm:${block}`), i) * (n - i))
+      const t = ids[i]
+      ids[i] = ids[j]
+      ids[j] = t
+      out.push(ids[i])
+    }
+  }
+  return out
+}
+
+/** Ids the earlier with-replacement init drew from (special ids excluded). */
 export const sampleableIds = (tok: Tokenizer, vocabSize: number, top = 5000): number[] => {
   const limit = tok.kind === "byte" ? Math.min(vocabSize, 259) : Math.min(vocabSize, top)
   const out: number[] = []
@@ -27,7 +53,18 @@ export const sampleableIds = (tok: Tokenizer, vocabSize: number, top = 5000): nu
   return out
 }
 
+/** Vocabulary-sampled init as the official code: `L` distinct rows of the first 5,000 (see `sampleWithoutReplacement`). */
 export const fromVocab = (model: T5Model, tok: Tokenizer, L: number, seed: number): HostTensor<"f32"> => {
+  const emb = model.weights.get("shared.weight") as HostTensor<"f32">
+  const d = model.config.dModel
+  const ids = sampleWithoutReplacement(populationSize(tok, model.config.vocabSize), L, seed)
+  const out = new Float32Array(L * d)
+  for (let i = 0; i < L; i++) out.set(row(emb, ids[i]), i * d)
+  return { dtype: "f32", shape: [L, d], data: out }
+}
+
+/** The earlier vocabulary init: with replacement, special ids excluded (kept so that the demo reproduces its table). */
+export const fromVocabWithReplacement = (model: T5Model, tok: Tokenizer, L: number, seed: number): HostTensor<"f32"> => {
   const emb = model.weights.get("shared.weight") as HostTensor<"f32">
   const d = model.config.dModel
   const ids = sampleableIds(tok, model.config.vocabSize)
@@ -59,20 +96,35 @@ export const fromLabels = (
   return base
 }
 
-/** Embeddings of `text`'s tokens, repeated to fill L rows. */
+/**
+ * Embeddings of `text`'s tokens. `fill: "sample"` (default, as the official `from_embedded_string`):
+ * the tokens fill the first rows and the rest is vocabulary-sampled at `seed`; a text longer than
+ * the prompt is an error. `fill: "repeat"` (PEFT's `TEXT` init): the tokens repeat to fill L rows,
+ * truncated when longer.
+ */
 export const fromText = (
   model: T5Model,
   tok: Tokenizer,
   L: number,
   text: string,
+  o: { readonly fill?: "sample" | "repeat"; readonly seed?: number } = {},
 ): Result.Result<HostTensor<"f32">, InputError> => {
   const ids = tok.encode(text).filter((t) => t !== tok.eosId)
   if (ids.length === 0) return Result.fail(new InputError({ field: "init text", message: "the text has no tokens" }))
   const emb = model.weights.get("shared.weight") as HostTensor<"f32">
   const d = model.config.dModel
-  const out = new Float32Array(L * d)
-  for (let i = 0; i < L; i++) out.set(row(emb, ids[i % ids.length]), i * d)
-  return Result.succeed({ dtype: "f32", shape: [L, d], data: out })
+  if (o.fill === "repeat") {
+    const out = new Float32Array(L * d)
+    for (let i = 0; i < L; i++) out.set(row(emb, ids[i % ids.length]), i * d)
+    return Result.succeed({ dtype: "f32", shape: [L, d], data: out })
+  }
+  if (ids.length > L)
+    return Result.fail(
+      new InputError({ field: "init text", message: `the text has ${ids.length} tokens, more than the prompt's ${L} rows` }),
+    )
+  const out = fromVocab(model, tok, L, o.seed ?? 0)
+  for (let i = 0; i < ids.length; i++) out.data.set(row(emb, ids[i]), i * d)
+  return Result.succeed(out)
 }
 
 /** Checks that a prompt fits a model (width) and the requested length. */
