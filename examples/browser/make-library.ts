@@ -38,7 +38,7 @@ const program = Effect.gen(function* () {
       name,
       task: name,
       description: `generated task ${name}`,
-      model: Spot.modelKey(model),
+      model: T5Checkpoint.modelKey(model),
       promptLength: tune.promptLength,
       created: "2026-11-26T00:00:00.000Z",
       seeds: [

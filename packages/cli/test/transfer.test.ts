@@ -37,7 +37,7 @@ beforeAll(async () => {
           name,
           task: name,
           description: "",
-          model: Spot.modelKey(model),
+          model: T5Checkpoint.modelKey(model),
           promptLength: 20,
           created: new Date().toISOString(),
           seeds: [{ seed: 0, source: r.best, embedding, metrics: { accuracy: r.bestScore }, provenance: {} }],

@@ -17,6 +17,7 @@ import {
   reportProgress,
   Similarity,
   Spot,
+  T5Checkpoint,
 } from "@spot/core"
 import { Effect } from "effect"
 import { generate, taskNamed } from "./tasks.ts"
@@ -97,7 +98,7 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
     }
     const split = (name: string) =>
       Effect.map(task(name), (t) => ({ train: generate(t, "train", o.train), valid: generate(t, "valid", o.valid) }))
-    const key = Spot.modelKey(env.model)
+    const key = T5Checkpoint.modelKey(env.model)
     const srcOpts: Spot.TuneOptions = { ...o.tune, steps: o.sourceSteps }
     const tgtOpts: Spot.TuneOptions = { ...o.tune, steps: o.targetSteps, evalEvery: o.targetEvalEvery }
     const embOpts: Spot.TuneOptions = { ...o.tune, steps: o.embeddingStep }

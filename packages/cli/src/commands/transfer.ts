@@ -8,6 +8,7 @@ import {
   Similarity,
   Spot,
   T5,
+  T5Checkpoint,
 } from "@spot/core"
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -53,10 +54,10 @@ export const transfer = Command.make(
       const { train, valid } = yield* loadSplits(f.train, f.valid)
       const lib = yield* Library
       const listing = yield* lib.list
-      const key = Spot.modelKey(model)
+      const key = T5Checkpoint.modelKey(model)
       const entries = new Map<string, LibraryEntry>()
       for (const e of listing.entries) {
-        if ((e.model.fingerprint === key.fingerprint || e.model.fingerprint === "any") && e.model.dModel === key.dModel) {
+        if (T5Checkpoint.fingerprintMatches(e.model.fingerprint, key.fingerprint) && e.model.dModel === key.dModel) {
           entries.set(e.name, yield* lib.get(e.name))
         }
       }

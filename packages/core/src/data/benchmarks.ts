@@ -4,8 +4,9 @@
  * T5 text-to-text style. And the benchmark averages: a task's score is the mean of its metrics, a
  * benchmark's the mean of its tasks' scores (as the GLUE and SuperGLUE leaderboards compute them).
  */
-import type { MetricName } from "../train/metrics.ts"
+
 import type { TaskDef } from "./dataset.ts"
+import type { MetricName } from "./metric-names.ts"
 
 const cls = (
   name: string,

@@ -6,7 +6,7 @@
  */
 import { Effect, FileSystem, Result } from "effect"
 import { DataError } from "../errors.ts"
-import type { MetricName } from "../train/metrics.ts"
+import type { MetricName } from "./metric-names.ts"
 
 export type RawRecord = Readonly<Record<string, unknown>>
 

@@ -7,9 +7,8 @@ import type { Dataset } from "../data/dataset.ts"
 import type { Tokenizer } from "../data/tokenizer.ts"
 import { LibraryError } from "../errors.ts"
 import type { HostTensor } from "../graph/tensor.ts"
-import type { LibraryEntry, ModelKey } from "../library/library.ts"
+import type { LibraryEntry } from "../library/library.ts"
 import type { T5Model } from "../t5/checkpoint.ts"
-import { fingerprint } from "../t5/checkpoint.ts"
 import type { T5Runner } from "../t5/model.ts"
 import { evaluatePrompt } from "../train/evaluate.ts"
 import { fromVocab, randomUniform, weightedAverage } from "../train/init.ts"
@@ -162,8 +161,6 @@ export const score = (
     }),
     (r) => r.score,
   )
-
-export const modelKey = (m: T5Model): ModelKey => ({ fingerprint: fingerprint(m), dModel: m.config.dModel })
 
 /** Retrieval candidates of library entries: one per (task, seed) with a task embedding. */
 export const candidatesOf = (entries: readonly LibraryEntry[], sim: Similarity): Candidate[] =>

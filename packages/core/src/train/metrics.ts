@@ -91,4 +91,4 @@ export const relativeErrorReduction = (baseline: number, score: number): number 
   return eb === 0 ? 0 : (eb - (1 - score)) / eb
 }
 
-export type MetricName = "accuracy" | "f1" | "macro_f1" | "matthews" | "pearson" | "spearman" | "exact_match"
+export type { MetricName } from "../data/metric-names.ts"

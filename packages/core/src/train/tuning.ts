@@ -11,8 +11,7 @@ import { CheckpointError } from "../errors.ts"
 import { encodeSafetensors, writeFileAtomic } from "../graph/safetensors.ts"
 import type { HostTensor } from "../graph/tensor.ts"
 import type { T5Model } from "../t5/checkpoint.ts"
-import { fingerprint } from "../t5/checkpoint.ts"
-import { encodeConfig } from "../t5/config.ts"
+import { fingerprint, saveCheckpoint } from "../t5/checkpoint.ts"
 import type { T5Runner } from "../t5/model.ts"
 import { evaluatePrompt } from "./evaluate.ts"
 import type { Params, Problem } from "./trainer.ts"
@@ -197,19 +196,4 @@ export const modelProblem = (s: DataSetup, runner: T5Runner) =>
         }),
     }
     return { problem, truncated: src.truncated, rates: src.rates }
-  })
-
-/** Writes a Hugging Face style checkpoint folder (config.json + model.safetensors), each file atomically. */
-export const saveCheckpoint = (dir: string, model: T5Model, metadata: Readonly<Record<string, string>> = {}) =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(fail(dir)))
-    const weights = new Map(model.weights)
-    const file = path.join(dir, "model.safetensors")
-    yield* writeFileAtomic(file, encodeSafetensors(weights, { format: "pt", ...metadata })).pipe(Effect.mapError(fail(file)))
-    const cfg = path.join(dir, "config.json")
-    yield* writeFileAtomic(cfg, new TextEncoder().encode(`${JSON.stringify(encodeConfig(model.config), null, 2)}\n`)).pipe(
-      Effect.mapError(fail(cfg)),
-    )
   })
