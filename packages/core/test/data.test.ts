@@ -149,7 +149,7 @@ describe("batching and mixtures", () => {
     expect(truncated).toBe(1)
     expect(items[0].src).toHaveLength(6)
     expect(items[0].src[5]).toBe(1)
-    const b = Batching.makeBatch(items, 4, 0, 8)
+    const b = Batching.makeBatch(items, { rows: 4, padId: 0, bucket: 8 })
     expect(b.inputIds.shape).toEqual([4, 8])
     expect(b.labels.shape).toEqual([4, 8])
     expect(Array.from(b.labels.data.slice(0, 3))).toEqual([122 + 3, 1, -100])

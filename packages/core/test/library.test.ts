@@ -11,8 +11,8 @@ import {
   ReferenceBackend,
   Safetensors,
   Search,
-  T5,
   T5Checkpoint,
+  T5Runner,
 } from "@spot/core"
 import { Effect, Layer, Result } from "effect"
 import fc from "fast-check"
@@ -173,9 +173,9 @@ describe("interchange", () => {
         expect(p.prompt.data).toEqual((ref.tensors.get("prompt") as HostTensor<"f32">).data)
         const loss = await Effect.runPromise(
           Effect.gen(function* () {
-            const r = yield* T5.makeRunner(model)
-            return (yield* r.run(p.prompt, batch, ["loss"])).loss?.data[0] as number
-          }).pipe(Effect.provide(ReferenceBackend.layer)),
+            const r = yield* T5Runner.makeRunner(model)
+            return (yield* r.run({ prompt: p.prompt, batch, outputs: ["loss"] })).loss?.data[0] as number
+          }).pipe(Effect.scoped, Effect.provide(ReferenceBackend.layer)),
         )
         expect(Math.abs(loss - want) / want).toBeLessThan(1e-4)
       }

@@ -6,25 +6,27 @@ import {
   type HostTensor,
   ReferenceBackend,
   Safetensors,
-  T5,
   T5Checkpoint,
   T5Config,
+  T5Decode,
   T5Graph,
   T5Presets,
+  T5Runner,
   Tensor,
 } from "@spot/core"
-import { Effect, Layer, Result } from "effect"
+import { Effect, Layer, Result, Scope } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
 import type { T5Config as Config } from "../src/t5/config.ts"
 import { fixtureDir } from "./fixtures.ts"
-import { finiteDiff, maxRelErr, randomTensor, rng } from "./util.ts"
+import { fileScope, finiteDiff, maxRelErr, randomTensor, rng } from "./util.ts"
 
 const layer = Layer.mergeAll(NodeServices.layer, ReferenceBackend.layer)
-const runP = <A, E>(e: Effect.Effect<A, E, NodeServices.NodeServices | import("@spot/core").Backend>) =>
-  Effect.runPromise(e.pipe(Effect.provide(layer)))
-const runS = <A, E>(e: Effect.Effect<A, E, import("@spot/core").Backend>) =>
-  Effect.runSync(e.pipe(Effect.provide(ReferenceBackend.layer)))
+const scope = fileScope()
+const runP = <A, E>(e: Effect.Effect<A, E, NodeServices.NodeServices | import("@spot/core").Backend | Scope.Scope>) =>
+  Effect.runPromise(e.pipe(Scope.provide(scope), Effect.provide(layer)))
+const runS = <A, E>(e: Effect.Effect<A, E, import("@spot/core").Backend | Scope.Scope>) =>
+  Effect.runSync(e.pipe(Scope.provide(scope), Effect.provide(ReferenceBackend.layer)))
 
 const tmp: string[] = []
 const tempDir = () => {
@@ -91,15 +93,16 @@ describe("T5 on other shapes of the family", () => {
           const model = T5Presets.randomT5(c, seed)
           const batch = batchFor(c, B, S, T, seed)
           const prompt = randomTensor([L, c.dModel], seed + 1)
-          const runner = runS(T5.makeRunner(model))
-          const out = runS(runner.run(prompt, batch, ["loss", "promptGrad"]))
+          const runner = runS(T5Runner.makeRunner(model))
+          const out = runS(runner.run({ prompt, batch, outputs: ["loss", "promptGrad"] }))
           const loss = out.loss?.data[0] as number
           expect(Number.isFinite(loss)).toBe(true)
           expect(out.promptGrad?.shape).toEqual([L, c.dModel])
           if (L === 0) return
           // directional derivatives (the gradient's own direction and a random one) against central
           // differences: the signal is |g|, well above the f32 rounding noise of the loss
-          const f = (x: Float32Array) => runS(runner.run({ ...prompt, data: x }, batch, ["loss"])).loss?.data[0] as number
+          const f = (x: Float32Array) =>
+            runS(runner.run({ prompt: { ...prompt, data: x }, batch, outputs: ["loss"] })).loss?.data[0] as number
           const g = out.promptGrad?.data as Float32Array
           const gNorm = Math.hypot(...g)
           const rand = randomTensor([L, c.dModel], seed + 7).data
@@ -134,9 +137,11 @@ describe("T5 on other shapes of the family", () => {
             labels: b.labels,
           }
           const prompt = randomTensor([L, c.dModel], seed)
-          const runner = runS(T5.makeRunner(model))
-          const a = runS(runner.run(prompt, { ...b, attentionMask: Tensor.f32([1, S], mask) }, ["nllPerExample"]))
-          const p = runS(runner.run(prompt, padded, ["nllPerExample"]))
+          const runner = runS(T5Runner.makeRunner(model))
+          const a = runS(
+            runner.run({ prompt, batch: { ...b, attentionMask: Tensor.f32([1, S], mask) }, outputs: ["nllPerExample"] }),
+          )
+          const p = runS(runner.run({ prompt, batch: padded, outputs: ["nllPerExample"] }))
           expect(Math.abs((a.nllPerExample?.data[0] ?? 0) - (p.nllPerExample?.data[0] ?? 1))).toBeLessThan(
             1e-4 * Math.max(1, Math.abs(a.nllPerExample?.data[0] ?? 0)),
           )
@@ -152,8 +157,10 @@ describe("T5 on other shapes of the family", () => {
         const model = T5Presets.randomT5(c, seed)
         const b = batchFor(c, B, 3, 2, seed)
         const prompt = randomTensor([2, c.dModel], seed)
-        const runner = runS(T5.makeRunner(model))
-        const gen = runS(T5.generateGreedy(runner, prompt, b.inputIds, b.attentionMask, 4))
+        const runner = runS(T5Runner.makeRunner(model))
+        const gen = runS(
+          T5Decode.generateGreedy(runner, { prompt, inputIds: b.inputIds, attentionMask: b.attentionMask, maxNewTokens: 4 }),
+        )
         const [, len] = gen.shape
         expect(Array.from({ length: B }, (_, i) => gen.data[i * len])).toEqual(new Array(B).fill(0))
         // teacher-force the generated sequence: every generated token is the argmax at its position
@@ -162,7 +169,7 @@ describe("T5 on other shapes of the family", () => {
           [B, T],
           Array.from({ length: B * T }, (_, i) => gen.data[Math.floor(i / T) * len + (i % T) + 1]),
         )
-        const { logits } = runS(runner.run(prompt, { ...b, labels }, ["logits"]))
+        const { logits } = runS(runner.run({ prompt, batch: { ...b, labels }, outputs: ["logits"] }))
         const V = c.vocabSize
         for (let i = 0; i < B; i++) {
           for (let t = 0; t < T; t++) {
@@ -172,13 +179,15 @@ describe("T5 on other shapes of the family", () => {
           }
         }
         const cands = [[3, 1], [4, 2, 1], [1]].map((cand) => cand.map((x) => x % V))
-        const scores = runS(T5.rankScores(runner, prompt, b.inputIds, b.attentionMask, cands))
+        const scores = runS(
+          T5Decode.rankScores(runner, { prompt, inputIds: b.inputIds, attentionMask: b.attentionMask, candidates: cands }),
+        )
         cands.forEach((cand, k) => {
           const lab = Tensor.i32(
             [B, cand.length],
             Array.from({ length: B * cand.length }, (_, i) => cand[i % cand.length]),
           )
-          const { nllPerExample } = runS(runner.run(prompt, { ...b, labels: lab }, ["nllPerExample"]))
+          const { nllPerExample } = runS(runner.run({ prompt, batch: { ...b, labels: lab }, outputs: ["nllPerExample"] }))
           for (let i = 0; i < B; i++) expect(scores.data[i * 3 + k]).toBeCloseTo(-(nllPerExample as HostTensor<"f32">).data[i], 4)
         })
       }),
@@ -203,8 +212,8 @@ describe("T5 on other shapes of the family", () => {
     const model = T5Presets.randomT5(c, 3)
     const batch = batchFor(c, 2, 3, 2, 5)
     const prompt = randomTensor([1, 4], 1)
-    const runner = runS(T5.makeRunner(model))
-    const { weightGrads } = runS(runner.run(prompt, batch, ["loss", "weightGrads"]))
+    const runner = runS(T5Runner.makeRunner(model))
+    const { weightGrads } = runS(runner.run({ prompt, batch, outputs: ["loss", "weightGrads"] }))
     for (const name of [
       "shared.weight",
       "lm_head.weight",
@@ -216,8 +225,8 @@ describe("T5 on other shapes of the family", () => {
       const f = (x: Float32Array) => {
         const weights = new Map(model.weights)
         weights.set(name, { ...w, data: x })
-        const r2 = runS(T5.makeRunner({ ...model, weights }))
-        return runS(r2.run(prompt, batch, ["loss"])).loss?.data[0] as number
+        const r2 = runS(T5Runner.makeRunner({ ...model, weights }))
+        return runS(r2.run({ prompt, batch, outputs: ["loss"] })).loss?.data[0] as number
       }
       const fd = finiteDiff(f, w.data, 1e-2)
       const got = weightGrads?.get(name)?.data as Float32Array
@@ -378,16 +387,17 @@ describe("training-mode dropout", () => {
   const batch = batchFor(c, 2, 4, 3, 9)
   const prompt = randomTensor([3, 8], 2)
   it("is reproducible per seed, differs across seeds, and is off in evaluation", () => {
-    const runner = runS(T5.makeRunner(model))
-    const loss = (seed?: number) => runS(runner.run(prompt, batch, ["loss"], undefined, seed)).loss?.data[0] as number
+    const runner = runS(T5Runner.makeRunner(model))
+    const loss = (seed?: number) =>
+      runS(runner.run({ prompt, batch, outputs: ["loss"], dropoutSeed: seed })).loss?.data[0] as number
     expect(loss(1)).toBe(loss(1))
     expect(loss(1)).not.toBe(loss(2))
     expect(loss(undefined)).toBe(loss(undefined))
     expect(loss(undefined)).not.toBe(loss(1))
     // with dropout_rate 0 the seed has no effect
-    const r0 = runS(T5.makeRunner(T5Presets.randomT5({ ...c, dropoutRate: 0 }, 5)))
-    expect(runS(r0.run(prompt, batch, ["loss"], undefined, 1)).loss?.data[0]).toBe(
-      runS(r0.run(prompt, batch, ["loss"])).loss?.data[0],
+    const r0 = runS(T5Runner.makeRunner(T5Presets.randomT5({ ...c, dropoutRate: 0 }, 5)))
+    expect(runS(r0.run({ prompt, batch, outputs: ["loss"], dropoutSeed: 1 })).loss?.data[0]).toBe(
+      runS(r0.run({ prompt, batch, outputs: ["loss"] })).loss?.data[0],
     )
   })
   it("masks drop about p of the units and scale the rest by 1/(1-p)", () => {
@@ -407,9 +417,10 @@ describe("training-mode dropout", () => {
     expect(sites).toHaveLength(2 + 2 + 2 * 4 + 1 * 6) // embeddings, finals, 2 encoder layers × 4, 1 decoder layer × 6
   })
   it("the prompt gradient with dropout matches finite differences (same masks)", () => {
-    const runner = runS(T5.makeRunner(model))
-    const g = runS(runner.run(prompt, batch, ["promptGrad"], undefined, 3)).promptGrad?.data as Float32Array
-    const f = (x: Float32Array) => runS(runner.run({ ...prompt, data: x }, batch, ["loss"], undefined, 3)).loss?.data[0] as number
+    const runner = runS(T5Runner.makeRunner(model))
+    const g = runS(runner.run({ prompt, batch, outputs: ["promptGrad"], dropoutSeed: 3 })).promptGrad?.data as Float32Array
+    const f = (x: Float32Array) =>
+      runS(runner.run({ prompt: { ...prompt, data: x }, batch, outputs: ["loss"], dropoutSeed: 3 })).loss?.data[0] as number
     const gNorm = Math.hypot(...g)
     const v = g.map((x) => x / gNorm)
     const h = 2e-3
@@ -425,16 +436,44 @@ describe("beam search", () => {
         const model = T5Presets.randomT5(c, seed)
         const b = batchFor(c, B, 3, 2, seed)
         const prompt = randomTensor([2, c.dModel], seed)
-        const runner = runS(T5.makeRunner(model))
-        const greedy = runS(T5.generateGreedy(runner, prompt, b.inputIds, b.attentionMask, 4))
-        const one = runS(T5.generateBeam(runner, prompt, b.inputIds, b.attentionMask, 4, 1))
+        const runner = runS(T5Runner.makeRunner(model))
+        const greedy = runS(
+          T5Decode.generateGreedy(runner, { prompt, inputIds: b.inputIds, attentionMask: b.attentionMask, maxNewTokens: 4 }),
+        )
+        const one = runS(
+          T5Decode.generateBeam(runner, {
+            prompt,
+            inputIds: b.inputIds,
+            attentionMask: b.attentionMask,
+            maxNewTokens: 4,
+            beams: 1,
+          }),
+        )
         expect(one.shape).toEqual(greedy.shape)
         expect(Array.from(one.data)).toEqual(Array.from(greedy.data))
-        const wide = runS(T5.generateBeam(runner, prompt, b.inputIds, b.attentionMask, 1, 3))
+        const wide = runS(
+          T5Decode.generateBeam(runner, {
+            prompt,
+            inputIds: b.inputIds,
+            attentionMask: b.attentionMask,
+            maxNewTokens: 1,
+            beams: 3,
+          }),
+        )
         // one new token: the best of 3 beams is the argmax, i.e. greedy's first token
-        const g1 = runS(T5.generateGreedy(runner, prompt, b.inputIds, b.attentionMask, 1))
+        const g1 = runS(
+          T5Decode.generateGreedy(runner, { prompt, inputIds: b.inputIds, attentionMask: b.attentionMask, maxNewTokens: 1 }),
+        )
         expect(Array.from(wide.data)).toEqual(Array.from(g1.data))
-        const w = runS(T5.generateBeam(runner, prompt, b.inputIds, b.attentionMask, 4, 3))
+        const w = runS(
+          T5Decode.generateBeam(runner, {
+            prompt,
+            inputIds: b.inputIds,
+            attentionMask: b.attentionMask,
+            maxNewTokens: 4,
+            beams: 3,
+          }),
+        )
         const len = w.shape[1]
         for (let i = 0; i < B; i++) {
           expect(w.data[i * len]).toBe(c.decoderStartId)

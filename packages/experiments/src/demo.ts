@@ -16,8 +16,9 @@ import {
   Retrieval,
   reportProgress,
   Similarity,
-  Spot,
   T5Checkpoint,
+  Transfer,
+  Tuning,
 } from "@spot/core"
 import { Effect } from "effect"
 import { generate, taskNamed } from "./tasks.ts"
@@ -34,7 +35,7 @@ export interface DemoOptions {
   readonly targetSteps: number
   readonly embeddingStep: number
   readonly k: number
-  readonly tune: Omit<Spot.TuneOptions, "steps" | "embeddingStep">
+  readonly tune: Omit<Tuning.TuneOptions, "steps" | "embeddingStep">
   readonly targetEvalEvery: number
 }
 
@@ -88,7 +89,7 @@ export interface DemoReport {
 
 const scores = (xs: number[]): Scores => ({ ...Metrics.meanStd(xs), seeds: xs })
 
-export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
+export const runDemo = (env: Tuning.Env, o: DemoOptions = DEFAULT_DEMO) =>
   Effect.gen(function* () {
     const t0 = performance.now()
     const lib = yield* Library
@@ -99,9 +100,9 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
     const split = (name: string) =>
       Effect.map(task(name), (t) => ({ train: generate(t, "train", o.train), valid: generate(t, "valid", o.valid) }))
     const key = T5Checkpoint.modelKey(env.model)
-    const srcOpts: Spot.TuneOptions = { ...o.tune, steps: o.sourceSteps }
-    const tgtOpts: Spot.TuneOptions = { ...o.tune, steps: o.targetSteps, evalEvery: o.targetEvalEvery }
-    const embOpts: Spot.TuneOptions = { ...o.tune, steps: o.embeddingStep }
+    const srcOpts: Tuning.TuneOptions = { ...o.tune, steps: o.sourceSteps }
+    const tgtOpts: Tuning.TuneOptions = { ...o.tune, steps: o.targetSteps, evalEvery: o.targetEvalEvery }
+    const embOpts: Tuning.TuneOptions = { ...o.tune, steps: o.embeddingStep }
 
     // 1. source prompts and task embeddings into the library
     const sourceData = new Map<string, { train: Dataset; valid: Dataset }>()
@@ -110,15 +111,15 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
       sourceData.set(name, data)
       for (const seed of o.seeds) {
         yield* reportProgress({ kind: "info", message: `source ${name}, seed ${seed}` })
-        const r = yield* Spot.tunePrompt(
+        const r = yield* Tuning.tunePrompt(
           env,
           [data.train],
           data.valid,
-          Spot.sharedInit(env, o.tune.promptLength, seed),
+          Tuning.sharedInit(env, o.tune.promptLength, seed),
           seed,
           srcOpts,
         )
-        const embedding = yield* Spot.taskEmbedding(env, [data.train], data.valid, seed, embOpts)
+        const embedding = yield* Transfer.taskEmbedding(env, [data.train], data.valid, seed, embOpts)
         const entry: LibraryEntry = {
           name,
           task: name,
@@ -145,7 +146,7 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
     }
     const entries = new Map<string, LibraryEntry>()
     for (const name of o.sources) entries.set(name, yield* lib.get(name))
-    const candidates = Spot.candidatesOf([...entries.values()], Similarity.perTokenAverageCosine)
+    const candidates = Transfer.candidatesOf([...entries.values()], Similarity.perTokenAverageCosine)
     const sourceTrain = new Map([...sourceData].map(([k, v]) => [k, v.train]))
 
     // 2. generic SPoT: one prompt per seed on the mixture of the source tasks
@@ -158,11 +159,11 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
     const mixValid = mixed.map((d) => ({ ...d.valid, examples: d.valid.examples.slice(0, 48) }))
     for (const seed of o.seeds) {
       yield* reportProgress({ kind: "info", message: `generic SPoT source (mixture of ${o.mixture.join(", ")}), seed ${seed}` })
-      const r = yield* Spot.tunePrompt(
+      const r = yield* Tuning.tunePrompt(
         env,
         mixed.map((d) => d.train),
         mixValid,
-        Spot.sharedInit(env, o.tune.promptLength, seed),
+        Tuning.sharedInit(env, o.tune.promptLength, seed),
         seed,
         { ...srcOpts, steps: o.sourceSteps * mixed.length },
       )
@@ -177,18 +178,18 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
       const retrieved: string[][] = []
       for (const seed of o.seeds) {
         yield* reportProgress({ kind: "info", message: `target ${name}, seed ${seed}` })
-        const base = yield* Spot.tunePrompt(
+        const base = yield* Tuning.tunePrompt(
           env,
           [data.train],
           data.valid,
-          Spot.sharedInit(env, o.tune.promptLength, seed),
+          Tuning.sharedInit(env, o.tune.promptLength, seed),
           seed,
           tgtOpts,
         )
         cols.random.push(base.bestScore)
-        const sp = yield* Spot.tunePrompt(env, [data.train], data.valid, generic.get(seed) as HostTensor<"f32">, seed, tgtOpts)
+        const sp = yield* Tuning.tunePrompt(env, [data.train], data.valid, generic.get(seed) as HostTensor<"f32">, seed, tgtOpts)
         cols.spot.push(sp.bestScore)
-        const embedding = yield* Spot.taskEmbedding(env, [data.train], data.valid, seed, embOpts)
+        const embedding = yield* Transfer.taskEmbedding(env, [data.train], data.valid, seed, embOpts)
         const q = {
           target: { summary: Similarity.perTokenAverageCosine.summary(embedding), model: key, promptLength: o.tune.promptLength },
           similarity: Similarity.perTokenAverageCosine,
@@ -196,8 +197,8 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
         const bestPlan = yield* Effect.fromResult(Retrieval.bestOfTopK.plan(candidates, { ...q, k: 1 }))
         const avgPlan = yield* Effect.fromResult(Retrieval.weightedAverageTopK.plan(candidates, { ...q, k: o.k }))
         retrieved.push(avgPlan.ranking.slice(0, o.k).map((r) => `${r.candidate.task}#${r.candidate.seed}`))
-        const b = yield* Spot.executePlan(env, bestPlan, entries, sourceTrain, data, seed, tgtOpts)
-        const a = yield* Spot.executePlan(env, avgPlan, entries, sourceTrain, data, seed, tgtOpts)
+        const b = yield* Transfer.executePlan(env, bestPlan, entries, sourceTrain, data, seed, tgtOpts)
+        const a = yield* Transfer.executePlan(env, avgPlan, entries, sourceTrain, data, seed, tgtOpts)
         cols.best.push(b.best?.score ?? Number.NaN)
         cols.avg.push(a.best?.score ?? Number.NaN)
       }

@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url"
-import { DirectoryLibrary, InputError, Safetensors, T5, Tokenizers } from "@spot/core"
+import { DirectoryLibrary, InputError, Safetensors, T5Runner, Tokenizers } from "@spot/core"
 import { Demo } from "@spot/experiments"
 import { Console, Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -32,7 +32,7 @@ export const demo = Command.make(
       const path = yield* Path.Path
       const info = yield* describeBackend
       const model = yield* loadModel(f.model)
-      const runner = yield* T5.makeRunner(model)
+      const runner = yield* T5Runner.makeRunner(model)
       const libDir = path.join(f.out, `library-${new Date().toISOString().replace(/[:.]/g, "-")}`)
       yield* fs.makeDirectory(f.out, { recursive: true })
       const options = {

@@ -1,4 +1,4 @@
-import { InputError, Safetensors, Similarity, Study, T5, Tokenizers } from "@spot/core"
+import { InputError, Safetensors, Similarity, Study, T5Runner, Tokenizers } from "@spot/core"
 import { StudyReport, Synthetic } from "@spot/experiments"
 import { Console, Effect, FileSystem, Path, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -83,7 +83,7 @@ export const study = Command.make(
       const path = yield* Path.Path
       const info = yield* describeBackend
       const model = yield* loadModel(f.model)
-      const runner = yield* T5.makeRunner(model)
+      const runner = yield* T5Runner.makeRunner(model)
       const store = yield* fileCells(path.join(f.out, "cells"))
       const suite = Synthetic.studyData([...list(f.sources), ...list(f.targets)], f.train, Study.DEFAULT_STUDY.valid)
       if (suite.unknown.length > 0)

@@ -1,4 +1,4 @@
-import { Optim, T5, T5Checkpoint, Trainer, Tuning } from "@spot/core"
+import { Optim, T5Checkpoint, T5Runner, Trainer, Tuning } from "@spot/core"
 import { Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"
@@ -99,7 +99,7 @@ export const train = Command.make(
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
       const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid, f.task)
       const init = yield* initialPrompt(f.init, model, tokenizer, f.promptLength, f.seed, trainSets[0].candidates ?? [])
-      const runner = yield* T5.makeRunner(model)
+      const runner = yield* T5Runner.makeRunner(model)
       const setup = { ...dataSetup(f, model, tokenizer, trainSets, valid), meta: { init: f.init } }
       const { problem, truncated } = yield* Tuning.promptProblem(setup, runner, init)
       const runKey = Trainer.runKeyOf({

@@ -6,9 +6,10 @@ import {
   Retrieval,
   Safetensors,
   Similarity,
-  Spot,
-  T5,
   T5Checkpoint,
+  T5Runner,
+  Transfer,
+  Tuning,
 } from "@spot/core"
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -69,7 +70,7 @@ export const transfer = Command.make(
         })
       }
       const sim = Similarity.similarityNamed(f.similarity) as Similarity.Similarity
-      const runner = yield* T5.makeRunner(model)
+      const runner = yield* T5Runner.makeRunner(model)
       const env = { model, tokenizer, runner }
       const opts = {
         steps: f.steps,
@@ -81,7 +82,7 @@ export const transfer = Command.make(
         promptLength: L,
       }
       // 1. the target's task embedding: a few steps from the shared init of this seed
-      const emb = yield* Spot.tunePrompt(env, train, valid, Spot.sharedInit(env, L, f.seed), f.seed, {
+      const emb = yield* Tuning.tunePrompt(env, train, valid, Tuning.sharedInit(env, L, f.seed), f.seed, {
         ...opts,
         steps: f.embeddingSteps,
         evalEvery: f.embeddingSteps,
@@ -89,7 +90,7 @@ export const transfer = Command.make(
       // 2. retrieve and plan
       const strategy = Retrieval.STRATEGIES.find((s) => s.name === f.strategy) as Retrieval.Strategy
       const plan = yield* Effect.fromResult(
-        strategy.plan(Spot.candidatesOf([...entries.values()], sim), {
+        strategy.plan(Transfer.candidatesOf([...entries.values()], sim), {
           target: { summary: sim.summary(emb.last), model: key, promptLength: L },
           k: f.k,
           similarity: sim,
@@ -102,7 +103,7 @@ export const transfer = Command.make(
         sources.set(task, yield* loadPlain(file, task))
       }
       // 4. train and evaluate
-      const r = yield* Spot.executePlan(env, plan, entries, sources, { train: train[0], valid }, f.seed, opts)
+      const r = yield* Transfer.executePlan(env, plan, entries, sources, { train: train[0], valid }, f.seed, opts)
       if (!r.best) return yield* new InputError({ field: "--strategy", message: "the plan trained nothing" })
       yield* Safetensors.writeSafetensors(
         f.out,

@@ -17,10 +17,11 @@ import { InputError } from "../errors.ts"
 import type { HostTensor } from "../graph/tensor.ts"
 import { relativeErrorReduction } from "../train/metrics.ts"
 import { report } from "../train/progress.ts"
-import type { Env, TuneOptions } from "./runner.ts"
-import { sharedInit, taskEmbedding, tunePrompt } from "./runner.ts"
+import type { Env, TuneOptions } from "../train/tuning.ts"
+import { sharedInit, tunePrompt } from "../train/tuning.ts"
 import type { Similarity } from "./similarity.ts"
 import { pearsonTest } from "./stats.ts"
+import { taskEmbedding } from "./transfer.ts"
 
 export interface StudyOptions {
   readonly sources: readonly string[]
