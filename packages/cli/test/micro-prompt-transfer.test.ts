@@ -1,5 +1,7 @@
 /**
- * End to end with the shipped micro T5 (models/micro-t5) on the ONNX backend: prompt tuning on a
+ * Prompt tuning and prompt transfer through the library API (not the CLI: the CLI's commands have
+ * their own tests, train/transfer/library/study/demo.test.ts) with the shipped micro T5
+ * (models/micro-t5) on the ONNX backend: prompt tuning on a
  * generated task rises well above chance, and a related target task trained from the first task's
  * prompt reaches that level in fewer steps than from the shared initialisation (both measured here).
  */
