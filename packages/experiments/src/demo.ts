@@ -13,6 +13,7 @@ import {
   Library,
   type LibraryEntry,
   Metrics,
+  type ModelKey,
   Retrieval,
   reportProgress,
   Similarity,
@@ -89,25 +90,30 @@ export interface DemoReport {
 
 const scores = (xs: number[]): Scores => ({ ...Metrics.meanStd(xs), seeds: xs })
 
-export const runDemo = (env: Tuning.Env, o: DemoOptions = DEFAULT_DEMO) =>
-  Effect.gen(function* () {
-    const t0 = performance.now()
-    const lib = yield* Library
-    const task = (name: string) => {
-      const t = taskNamed(name)
-      return t ? Effect.succeed(t) : Effect.die(new Error(`unknown demo task ${name}`))
-    }
-    const split = (name: string) =>
-      Effect.map(task(name), (t) => ({ train: generate(t, "train", o.train), valid: generate(t, "valid", o.valid) }))
-    const key = T5Checkpoint.modelKey(env.model)
-    const srcOpts: Tuning.TuneOptions = { ...o.tune, steps: o.sourceSteps }
-    const tgtOpts: Tuning.TuneOptions = { ...o.tune, steps: o.targetSteps, evalEvery: o.targetEvalEvery }
-    const embOpts: Tuning.TuneOptions = { ...o.tune, steps: o.embeddingStep }
+/** What every stage of the demo reads. */
+interface DemoRun {
+  readonly env: Tuning.Env
+  readonly o: DemoOptions
+  readonly key: ModelKey
+  readonly srcOpts: Tuning.TuneOptions
+  readonly tgtOpts: Tuning.TuneOptions
+  readonly embOpts: Tuning.TuneOptions
+}
 
-    // 1. source prompts and task embeddings into the library
+const split = (o: DemoOptions, name: string) => {
+  const t = taskNamed(name)
+  return t
+    ? Effect.succeed({ train: generate(t, "train", o.train), valid: generate(t, "valid", o.valid) })
+    : Effect.die(new Error(`unknown demo task ${name}`))
+}
+
+/** 1. Source prompts and task embeddings into the library; returns each source's data. */
+const buildSources = (d: DemoRun, lib: Library["Service"]) =>
+  Effect.gen(function* () {
+    const { env, o } = d
     const sourceData = new Map<string, { train: Dataset; valid: Dataset }>()
     for (const name of o.sources) {
-      const data = yield* split(name)
+      const data = yield* split(o, name)
       sourceData.set(name, data)
       for (const seed of o.seeds) {
         yield* reportProgress({ kind: "info", message: `source ${name}, seed ${seed}` })
@@ -117,14 +123,14 @@ export const runDemo = (env: Tuning.Env, o: DemoOptions = DEFAULT_DEMO) =>
           data.valid,
           Tuning.sharedInit(env, o.tune.promptLength, seed),
           seed,
-          srcOpts,
+          d.srcOpts,
         )
-        const embedding = yield* Transfer.taskEmbedding(env, [data.train], data.valid, seed, embOpts)
+        const embedding = yield* Transfer.taskEmbedding(env, [data.train], data.valid, seed, d.embOpts)
         const entry: LibraryEntry = {
           name,
           task: name,
           description: `generated task ${name}`,
-          model: key,
+          model: d.key,
           promptLength: o.tune.promptLength,
           created: new Date().toISOString(),
           seeds: [
@@ -144,73 +150,109 @@ export const runDemo = (env: Tuning.Env, o: DemoOptions = DEFAULT_DEMO) =>
         yield* lib.put(entry)
       }
     }
-    const entries = new Map<string, LibraryEntry>()
-    for (const name of o.sources) entries.set(name, yield* lib.get(name))
-    const candidates = Transfer.candidatesOf([...entries.values()], Similarity.perTokenAverageCosine)
-    const sourceTrain = new Map([...sourceData].map(([k, v]) => [k, v.train]))
+    return sourceData
+  })
 
-    // 2. generic SPoT: one prompt per seed on the mixture of the source tasks
+/** 2. Generic SPoT: one prompt per seed on the mixture of the source tasks, validated on each mixed task. */
+const genericPrompts = (d: DemoRun, sourceData: ReadonlyMap<string, { train: Dataset; valid: Dataset }>) =>
+  Effect.gen(function* () {
+    const { env, o } = d
     const generic = new Map<number, HostTensor<"f32">>()
     // validated on every mixed task (mean score), each with its own label words
     const mixed = o.mixture.flatMap((n) => {
-      const d = sourceData.get(n)
-      return d ? [d] : []
+      const x = sourceData.get(n)
+      return x ? [x] : []
     })
-    const mixValid = mixed.map((d) => ({ ...d.valid, examples: d.valid.examples.slice(0, 48) }))
+    const mixValid = mixed.map((x) => ({ ...x.valid, examples: x.valid.examples.slice(0, 48) }))
     for (const seed of o.seeds) {
       yield* reportProgress({ kind: "info", message: `generic SPoT source (mixture of ${o.mixture.join(", ")}), seed ${seed}` })
       const r = yield* Tuning.tunePrompt(
         env,
-        mixed.map((d) => d.train),
+        mixed.map((x) => x.train),
         mixValid,
         Tuning.sharedInit(env, o.tune.promptLength, seed),
         seed,
-        { ...srcOpts, steps: o.sourceSteps * mixed.length },
+        { ...d.srcOpts, steps: o.sourceSteps * mixed.length },
       )
       generic.set(seed, r.best)
     }
+    return generic
+  })
 
-    // 3. targets
-    const targets: DemoTarget[] = []
-    for (const name of o.targets) {
-      const data = yield* split(name)
-      const cols = { random: [] as number[], spot: [] as number[], best: [] as number[], avg: [] as number[] }
-      const retrieved: string[][] = []
-      for (const seed of o.seeds) {
-        yield* reportProgress({ kind: "info", message: `target ${name}, seed ${seed}` })
-        const base = yield* Tuning.tunePrompt(
-          env,
-          [data.train],
-          data.valid,
-          Tuning.sharedInit(env, o.tune.promptLength, seed),
-          seed,
-          tgtOpts,
-        )
-        cols.random.push(base.bestScore)
-        const sp = yield* Tuning.tunePrompt(env, [data.train], data.valid, generic.get(seed) as HostTensor<"f32">, seed, tgtOpts)
-        cols.spot.push(sp.bestScore)
-        const embedding = yield* Transfer.taskEmbedding(env, [data.train], data.valid, seed, embOpts)
-        const q = {
-          target: { summary: Similarity.perTokenAverageCosine.summary(embedding), model: key, promptLength: o.tune.promptLength },
-          similarity: Similarity.perTokenAverageCosine,
-        }
-        const bestPlan = yield* Effect.fromResult(Retrieval.bestOfTopK.plan(candidates, { ...q, k: 1 }))
-        const avgPlan = yield* Effect.fromResult(Retrieval.weightedAverageTopK.plan(candidates, { ...q, k: o.k }))
-        retrieved.push(avgPlan.ranking.slice(0, o.k).map((r) => `${r.candidate.task}#${r.candidate.seed}`))
-        const b = yield* Transfer.executePlan(env, bestPlan, entries, sourceTrain, data, seed, tgtOpts)
-        const a = yield* Transfer.executePlan(env, avgPlan, entries, sourceTrain, data, seed, tgtOpts)
-        cols.best.push(b.best?.score ?? Number.NaN)
-        cols.avg.push(a.best?.score ?? Number.NaN)
+/** 3. One target: prompt tuning, generic SPoT, and the two retrieval strategies, per seed. */
+const runTarget = (
+  d: DemoRun,
+  name: string,
+  library: {
+    readonly candidates: readonly Retrieval.Candidate[]
+    readonly entries: ReadonlyMap<string, LibraryEntry>
+    readonly sourceTrain: ReadonlyMap<string, Dataset>
+    readonly generic: ReadonlyMap<number, HostTensor<"f32">>
+  },
+) =>
+  Effect.gen(function* () {
+    const { env, o, tgtOpts } = d
+    const data = yield* split(o, name)
+    const cols = { random: [] as number[], spot: [] as number[], best: [] as number[], avg: [] as number[] }
+    const retrieved: string[][] = []
+    for (const seed of o.seeds) {
+      yield* reportProgress({ kind: "info", message: `target ${name}, seed ${seed}` })
+      const base = yield* Tuning.tunePrompt(
+        env,
+        [data.train],
+        data.valid,
+        Tuning.sharedInit(env, o.tune.promptLength, seed),
+        seed,
+        tgtOpts,
+      )
+      cols.random.push(base.bestScore)
+      const generic = library.generic.get(seed) as HostTensor<"f32">
+      const sp = yield* Tuning.tunePrompt(env, [data.train], data.valid, generic, seed, tgtOpts)
+      cols.spot.push(sp.bestScore)
+      const embedding = yield* Transfer.taskEmbedding(env, [data.train], data.valid, seed, d.embOpts)
+      const q = {
+        target: { summary: Similarity.perTokenAverageCosine.summary(embedding), model: d.key, promptLength: o.tune.promptLength },
+        similarity: Similarity.perTokenAverageCosine,
       }
-      targets.push({
-        name,
-        random: scores(cols.random),
-        spot: scores(cols.spot),
-        best_of_top_k: scores(cols.best),
-        top_k_weighted_average: scores(cols.avg),
-        retrieved,
-      })
+      const candidates = [...library.candidates]
+      const bestPlan = yield* Effect.fromResult(Retrieval.bestOfTopK.plan(candidates, { ...q, k: 1 }))
+      const avgPlan = yield* Effect.fromResult(Retrieval.weightedAverageTopK.plan(candidates, { ...q, k: o.k }))
+      retrieved.push(avgPlan.ranking.slice(0, o.k).map((r) => `${r.candidate.task}#${r.candidate.seed}`))
+      const b = yield* Transfer.executePlan(env, bestPlan, library.entries, library.sourceTrain, data, seed, tgtOpts)
+      const a = yield* Transfer.executePlan(env, avgPlan, library.entries, library.sourceTrain, data, seed, tgtOpts)
+      cols.best.push(b.best?.score ?? Number.NaN)
+      cols.avg.push(a.best?.score ?? Number.NaN)
     }
+    return {
+      name,
+      random: scores(cols.random),
+      spot: scores(cols.spot),
+      best_of_top_k: scores(cols.best),
+      top_k_weighted_average: scores(cols.avg),
+      retrieved,
+    } satisfies DemoTarget
+  })
+
+export const runDemo = (env: Tuning.Env, o: DemoOptions = DEFAULT_DEMO) =>
+  Effect.gen(function* () {
+    const t0 = performance.now()
+    const lib = yield* Library
+    const d: DemoRun = {
+      env,
+      o,
+      key: T5Checkpoint.modelKey(env.model),
+      srcOpts: { ...o.tune, steps: o.sourceSteps },
+      tgtOpts: { ...o.tune, steps: o.targetSteps, evalEvery: o.targetEvalEvery },
+      embOpts: { ...o.tune, steps: o.embeddingStep },
+    }
+    const sourceData = yield* buildSources(d, lib)
+    const entries = new Map<string, LibraryEntry>()
+    for (const name of o.sources) entries.set(name, yield* lib.get(name))
+    const candidates = Transfer.candidatesOf([...entries.values()], Similarity.perTokenAverageCosine)
+    const sourceTrain = new Map([...sourceData].map(([k, v]) => [k, v.train]))
+    const generic = yield* genericPrompts(d, sourceData)
+    const targets: DemoTarget[] = []
+    for (const name of o.targets) targets.push(yield* runTarget(d, name, { candidates, entries, sourceTrain, generic }))
     const mean = (f: (t: DemoTarget) => Scores) => targets.reduce((acc, t) => acc + f(t).mean, 0) / targets.length
     const mr = mean((t) => t.random)
     const ms = mean((t) => t.spot)
