@@ -66,7 +66,7 @@ describe("Tuning.promptProblem", () => {
         expect(maxRelErr(g(part), g(full))).toBeLessThan(1e-4)
       }
     }
-  })
+  }, 120_000)
 
   it("a step's batch and dropout masks depend only on (seed, step): same twice, different across steps", async () => {
     const runner = await run(T5Runner.makeRunner(model))
@@ -78,7 +78,7 @@ describe("Tuning.promptProblem", () => {
     expect(await lossAt(3, 0)).toBe(await lossAt(3, 0))
     expect(await lossAt(3, 0)).not.toBe(await lossAt(3, 1))
     expect(await lossAt(3, 0)).not.toBe(await lossAt(4, 0))
-  })
+  }, 120_000)
 })
 
 describe("Tuning.tunePrompt", () => {
@@ -94,5 +94,5 @@ describe("Tuning.tunePrompt", () => {
     expect(r.last.data).not.toEqual(init.data)
     // the score it reports is the score of the prompt it returns
     expect(await run(Tuning.score(env, r.best, valid, o))).toBe(r.bestScore)
-  })
+  }, 120_000)
 })
