@@ -1,7 +1,7 @@
 /**
  * A user-defined retrieval strategy: best of the top-k *distinct tasks* (the best-ranked seed of
  * each), so that k runs are never spent on seeds of one task. It is a value of `Retrieval.Strategy`
- * and plugs into `spot transfer`'s machinery (`Spot.executePlan`) like the built-in ones.
+ * and plugs into `spot transfer`'s machinery (`Transfer.executePlan`) like the built-in ones.
  */
 import { LibraryError, Retrieval } from "@spot/core"
 import { Result } from "effect"

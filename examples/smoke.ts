@@ -10,7 +10,7 @@
  */
 import { readFileSync } from "node:fs"
 import { WebGpuBackend } from "@spot/backend-webgpu"
-import { Backend, Progress, ReferenceBackend, Spot, T5, T5Checkpoint, Tokenizers } from "@spot/core"
+import { Backend, Progress, ReferenceBackend, T5Checkpoint, T5Runner, Tokenizers, Transfer, Tuning } from "@spot/core"
 import { Demo, Synthetic } from "@spot/experiments"
 import { Effect, FileSystem, Layer, Path } from "effect"
 import { type BundledLibrary, decodeLibrary, retrieve } from "./browser/library.ts"
@@ -38,19 +38,19 @@ const program = Effect.gen(function* () {
       "models/micro-t5",
     ),
   )
-  const runner = yield* T5.makeRunner(model)
+  const runner = yield* T5Runner.makeRunner(model)
   const env = { model, tokenizer: Tokenizers.byteTokenizer, runner }
   const task = Synthetic.taskNamed("food-sentiment")
   if (!task) return yield* Effect.die(new Error("no food-sentiment task"))
   const train = Synthetic.generate(task, "train", 64)
   const valid = Synthetic.generate(task, "valid", 16)
   const tune = { ...Demo.DEFAULT_DEMO.tune, batchSize: 8 }
-  const r = yield* Spot.tunePrompt(env, [train], valid, Spot.sharedInit(env, tune.promptLength, 0), 0, {
+  const r = yield* Tuning.tunePrompt(env, [train], valid, Tuning.sharedInit(env, tune.promptLength, 0), 0, {
     ...tune,
     steps: STEPS,
     evalEvery: STEPS,
   })
-  const embedding = yield* Spot.taskEmbedding(env, [train], valid, 0, { ...tune, steps: 2 })
+  const embedding = yield* Transfer.taskEmbedding(env, [train], valid, 0, { ...tune, steps: 2 })
   const library = decodeLibrary(JSON.parse(read("examples/browser/library.json").toString()) as BundledLibrary)
   const plan = yield* Effect.fromResult(retrieve(library, embedding, model, tune.promptLength))
   return {
@@ -70,7 +70,7 @@ const backend =
       ? WebGpuBackend.layer()
       : WebGpuBackend.layer().pipe(Layer.catchCause(() => ReferenceBackend.layer))
 const result = await Effect.runPromise(
-  program.pipe(Effect.provide(Layer.mergeAll(backend, progress, FileSystem.layerNoop({}), Path.layer))),
+  program.pipe(Effect.scoped, Effect.provide(Layer.mergeAll(backend, progress, FileSystem.layerNoop({}), Path.layer))),
 )
 console.log(JSON.stringify(result))
 const ok = result.losses.length === STEPS && result.losses[STEPS - 1] < result.losses[0] && result.ranking.length === 3

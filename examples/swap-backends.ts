@@ -8,14 +8,14 @@
 import { NodeServices } from "@effect/platform-node"
 import { OnnxBackend } from "@spot/backend-cuda"
 import { WebGpuBackend } from "@spot/backend-webgpu"
-import { Backend, ReferenceBackend, T5, T5Checkpoint, Tensor } from "@spot/core"
+import { Backend, ReferenceBackend, T5Checkpoint, T5Runner, Tensor } from "@spot/core"
 import { Console, Effect, Layer } from "effect"
 
 const dir = process.argv[2] ?? "../shared/fixtures/hf-t5-parity/t5v1_1-untied-tiny/model"
 
 const program = Effect.gen(function* () {
   const model = yield* T5Checkpoint.loadCheckpoint(dir)
-  const runner = yield* T5.makeRunner(model)
+  const runner = yield* T5Runner.makeRunner(model)
   const d = model.config.dModel
   const prompt = Tensor.f32(
     [4, d],
@@ -26,7 +26,7 @@ const program = Effect.gen(function* () {
     attentionMask: Tensor.f32([1, 3], [1, 1, 1]),
     labels: Tensor.i32([1, 2], [7, 1]),
   }
-  const out = yield* runner.run(prompt, batch, ["loss", "promptGrad"])
+  const out = yield* runner.run({ prompt, batch, outputs: ["loss", "promptGrad"] })
   const { name } = yield* Backend
   yield* Console.log(`${name}: loss ${out.loss?.data[0]}, |grad| ${Math.hypot(...(out.promptGrad?.data ?? []))}`)
 })
@@ -35,4 +35,4 @@ const backend = WebGpuBackend.layer().pipe(
   Layer.catchCause(() => OnnxBackend.layer({ provider: "cpu" })),
   Layer.catchCause(() => ReferenceBackend.layer),
 )
-Effect.runPromise(program.pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, backend))))
+Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(Layer.mergeAll(NodeServices.layer, backend))))

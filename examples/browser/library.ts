@@ -3,7 +3,7 @@
  * read with `fetch` in the page. It stands in for `DirectoryLibrary` where there is no file system.
  */
 import type { HostTensor, LibraryEntry, T5Model } from "@spot/core"
-import { Retrieval, Similarity, Spot } from "@spot/core"
+import { Retrieval, Similarity, T5Checkpoint, Transfer } from "@spot/core"
 
 export interface BundledTensor {
   readonly shape: readonly number[]
@@ -74,8 +74,8 @@ export const retrieve = (
   promptLength: number,
 ) => {
   const sim = Similarity.perTokenAverageCosine
-  return Retrieval.bestOfTopK.plan(Spot.candidatesOf(library, sim), {
-    target: { summary: sim.summary(embedding), model: Spot.modelKey(model), promptLength },
+  return Retrieval.bestOfTopK.plan(Transfer.candidatesOf(library, sim), {
+    target: { summary: sim.summary(embedding), model: T5Checkpoint.modelKey(model), promptLength },
     similarity: sim,
     k: 1,
   })

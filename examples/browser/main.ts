@@ -5,7 +5,7 @@
  * loss as it falls. URL parameters: task, steps, batch, embed (task-embedding steps), init, auto.
  */
 import { WebGpuBackend, type WebGpuBackendShape } from "@spot/backend-webgpu"
-import { Backend, Progress, type ProgressEvent, Spot, T5, T5Checkpoint, Tokenizers } from "@spot/core"
+import { Backend, Progress, type ProgressEvent, T5Checkpoint, T5Runner, Tokenizers, Transfer, Tuning } from "@spot/core"
 import { Demo, Synthetic } from "@spot/experiments"
 import { Effect, FileSystem, Layer, Path } from "effect"
 import { type BundledLibrary, decodeLibrary, retrieve } from "./library.ts"
@@ -73,7 +73,7 @@ const program = Effect.gen(function* () {
   const config = yield* fetchJson(`${cfg.model}/config.json`)
   const bytes = yield* fetchBytes(`${cfg.model}/model.safetensors`)
   const model = yield* Effect.fromResult(T5Checkpoint.modelFromBytes(config, new Uint8Array(bytes), cfg.model))
-  const runner = yield* T5.makeRunner(model)
+  const runner = yield* T5Runner.makeRunner(model)
   const env = { model, tokenizer: Tokenizers.byteTokenizer, runner }
   const task = Synthetic.taskNamed(cfg.task)
   if (!task) return yield* Effect.fail(new Error(`unknown task ${cfg.task}`))
@@ -82,7 +82,7 @@ const program = Effect.gen(function* () {
 
   status(`task embedding: ${cfg.embed} steps from the shared initialisation`)
   const library = decodeLibrary((yield* fetchJson("./library.json")) as BundledLibrary)
-  const embedding = yield* Spot.taskEmbedding(env, [data.train], data.valid, 0, { ...tune, steps: cfg.embed })
+  const embedding = yield* Transfer.taskEmbedding(env, [data.train], data.valid, 0, { ...tune, steps: cfg.embed })
   const plan = yield* Effect.fromResult(retrieve(library, embedding, model, tune.promptLength))
   state.ranking = plan.ranking.map((r) => ({ task: r.candidate.task, seed: r.candidate.seed, score: r.similarity }))
   $("ranking").innerHTML = state.ranking.map((r) => `<li>${r.task} #${r.seed}: ${r.score.toFixed(3)}</li>`).join("")
@@ -91,9 +91,9 @@ const program = Effect.gen(function* () {
   const opts = { ...tune, steps: cfg.steps, evalEvery: cfg.steps }
   const score =
     cfg.init === "shared"
-      ? (yield* Spot.tunePrompt(env, [data.train], data.valid, Spot.sharedInit(env, tune.promptLength, 0), 0, opts)).bestScore
-      : ((yield* Spot.executePlan(env, plan, new Map(library.map((e) => [e.name, e])), new Map(), data, 0, opts)).best?.score ??
-        Number.NaN)
+      ? (yield* Tuning.tunePrompt(env, [data.train], data.valid, Tuning.sharedInit(env, tune.promptLength, 0), 0, opts)).bestScore
+      : ((yield* Transfer.executePlan(env, plan, new Map(library.map((e) => [e.name, e])), new Map(), data, 0, opts)).best
+          ?.score ?? Number.NaN)
   state.best = score
   state.state = "done"
   status(`done: validation accuracy ${(100 * score).toFixed(1)} % after ${cfg.steps} steps (init: ${cfg.init})`)
@@ -104,7 +104,7 @@ const start = () => {
   state.losses = []
   // checkpoints stay in memory here: no file system (a no-op one satisfies the trainer's type)
   const services = Layer.mergeAll(WebGpuBackend.layer(), progress, FileSystem.layerNoop({}), Path.layer)
-  Effect.runPromise(program.pipe(Effect.provide(services))).catch((e: unknown) => {
+  Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(services))).catch((e: unknown) => {
     state.state = "error"
     state.error = String(e)
     status(`error: ${state.error}`)

@@ -5,7 +5,7 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { OnnxBackend } from "@spot/backend-cuda"
-import { type LibraryEntry, Safetensors, Spot, T5, T5Checkpoint, Tokenizers } from "@spot/core"
+import { type LibraryEntry, Safetensors, T5Checkpoint, T5Runner, Tokenizers, Transfer, Tuning } from "@spot/core"
 import { Demo, Synthetic } from "@spot/experiments"
 import { Console, Effect, Layer } from "effect"
 import { encodeLibrary } from "./library.ts"
@@ -18,7 +18,7 @@ const SOURCE_STEPS = 60
 
 const program = Effect.gen(function* () {
   const model = yield* T5Checkpoint.loadCheckpoint(modelDir)
-  const runner = yield* T5.makeRunner(model)
+  const runner = yield* T5Runner.makeRunner(model)
   const env = { model, tokenizer: Tokenizers.byteTokenizer, runner }
   const tune = Demo.DEFAULT_DEMO.tune
   const entries: LibraryEntry[] = []
@@ -28,17 +28,17 @@ const program = Effect.gen(function* () {
     const train = Synthetic.generate(task, "train", 256)
     const valid = Synthetic.generate(task, "valid", 64)
     const seed = 0
-    const r = yield* Spot.tunePrompt(env, [train], valid, Spot.sharedInit(env, tune.promptLength, seed), seed, {
+    const r = yield* Tuning.tunePrompt(env, [train], valid, Tuning.sharedInit(env, tune.promptLength, seed), seed, {
       ...tune,
       steps: SOURCE_STEPS,
       evalEvery: 20,
     })
-    const embedding = yield* Spot.taskEmbedding(env, [train], valid, seed, { ...tune, steps: EMBEDDING_STEPS })
+    const embedding = yield* Transfer.taskEmbedding(env, [train], valid, seed, { ...tune, steps: EMBEDDING_STEPS })
     entries.push({
       name,
       task: name,
       description: `generated task ${name}`,
-      model: Spot.modelKey(model),
+      model: T5Checkpoint.modelKey(model),
       promptLength: tune.promptLength,
       created: "2026-11-26T00:00:00.000Z",
       seeds: [
@@ -57,4 +57,6 @@ const program = Effect.gen(function* () {
   yield* Console.log(`wrote ${out}`)
 })
 
-Effect.runPromise(program.pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, OnnxBackend.layer({ provider: "cpu" })))))
+Effect.runPromise(
+  program.pipe(Effect.scoped, Effect.provide(Layer.mergeAll(NodeServices.layer, OnnxBackend.layer({ provider: "cpu" })))),
+)

@@ -36,7 +36,9 @@ const spot = Command.make("spot").pipe(
   ]),
 )
 
+// one scope for the command: the T5 runners it makes dispose their compiled sessions when it ends
 const program = Command.run(spot, { version: "0.1.0" }).pipe(
+  Effect.scoped,
   Effect.tapError((e) => Console.error(`error: ${describeError(e)}`)),
   Effect.provide(Layer.mergeAll(NodeServices.layer)),
 )

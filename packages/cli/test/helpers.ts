@@ -4,7 +4,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { NodeServices } from "@effect/platform-node"
-import { T5Presets, Tuning } from "@spot/core"
+import { T5Checkpoint, T5Presets } from "@spot/core"
 import { Micro, Synthetic } from "@spot/experiments"
 import { Effect } from "effect"
 
@@ -28,7 +28,9 @@ export const tempDir = () => mkdtempSync(join(tmpdir(), "spot-cli-"))
 /** A small random byte-vocabulary T5 written as a checkpoint folder. */
 export const tinyCheckpoint = async (dir: string) => {
   const config = { ...Micro.MICRO_CONFIG, dModel: 16, dKv: 4, dFf: 16, numLayers: 1, numDecoderLayers: 1, numHeads: 2 }
-  await Effect.runPromise(Tuning.saveCheckpoint(dir, T5Presets.randomT5(config, 1)).pipe(Effect.provide(NodeServices.layer)))
+  await Effect.runPromise(
+    T5Checkpoint.saveCheckpoint(dir, T5Presets.randomT5(config, 1)).pipe(Effect.provide(NodeServices.layer)),
+  )
   return dir
 }
 

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { OnnxBackend } from "@spot/backend-cuda"
-import { DirectoryLibrary, Library, Recipe, Safetensors, Spot, T5, T5Checkpoint, Tokenizers } from "@spot/core"
+import { DirectoryLibrary, Library, Recipe, Safetensors, T5Checkpoint, T5Runner, Tokenizers, Transfer, Tuning } from "@spot/core"
 import { Synthetic } from "@spot/experiments"
 import { Effect, Layer, Result } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -23,7 +23,7 @@ beforeAll(async () => {
   await Effect.runPromise(
     Effect.gen(function* () {
       const model = yield* T5Checkpoint.loadCheckpoint(MODEL)
-      const runner = yield* T5.makeRunner(model)
+      const runner = yield* T5Runner.makeRunner(model)
       const env = { model, tokenizer: Tokenizers.byteTokenizer, runner }
       const library = yield* Library
       for (const name of ["movie-sentiment", "animal-topic"]) {
@@ -31,13 +31,13 @@ beforeAll(async () => {
         if (!t) throw new Error(name)
         const train = Synthetic.generate(t, "train", 128)
         const valid = Synthetic.generate(t, "valid", 32)
-        const r = yield* Spot.tunePrompt(env, [train], valid, Spot.sharedInit(env, 20, 0), 0, opts)
-        const embedding = yield* Spot.taskEmbedding(env, [train], valid, 0, { ...opts, steps: 10 })
+        const r = yield* Tuning.tunePrompt(env, [train], valid, Tuning.sharedInit(env, 20, 0), 0, opts)
+        const embedding = yield* Transfer.taskEmbedding(env, [train], valid, 0, { ...opts, steps: 10 })
         yield* library.put({
           name,
           task: name,
           description: "",
-          model: Spot.modelKey(model),
+          model: T5Checkpoint.modelKey(model),
           promptLength: 20,
           created: new Date().toISOString(),
           seeds: [
@@ -53,6 +53,7 @@ beforeAll(async () => {
         })
       }
     }).pipe(
+      Effect.scoped,
       Effect.provide(
         Layer.mergeAll(
           NodeServices.layer,

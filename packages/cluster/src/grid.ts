@@ -38,6 +38,8 @@ export const CellPayload = Schema.Struct({
   fingerprint: Schema.String,
   /** The grid's spec (JSON), the same for every cell of the study. */
   spec: Schema.String,
+  /** What this cell computes (JSON, e.g. a study's `CellSpec`); empty for cells that need none. */
+  cell: Schema.optional(Schema.String),
 })
 export type CellPayload = typeof CellPayload.Type
 

@@ -2,49 +2,44 @@
  * The transferability study on the cluster. The submitter runs the core study engine
  * (`Study.runStudy`) with a cell store whose `get` executes the cell as a durable `GridCell` workflow
  * and waits for it, so every cell is computed once, by some worker, and the analysis is the core's.
- * A worker computes a cell from its key exactly as the single-machine engine does (`studyCell`).
+ * A worker computes a cell with the core's own `Study.cellWork`, from the study's spec (options and
+ * task data, shipped with the cell) and the cell's `CellSpec`: the same code as a single-machine study.
  */
-import { type HostTensor, InputError, Safetensors, Similarity, Spot, Study } from "@spot/core"
-import { Effect, type FileSystem, type Path, Result, Schema } from "effect"
+import { type Dataset, type HostTensor, InputError, Recipe, Safetensors, Similarity, Study, type Tuning } from "@spot/core"
+import { Effect, type FileSystem, type Path, Result } from "effect"
 import type { WorkflowEngine } from "effect/workflow"
-import { type CellFailed, type CellPayload, type CellResult, type CellWorkShape, executeCell } from "./grid.ts"
+import { CellFailed, type CellPayload, type CellResult, type CellWorkShape, executeCell } from "./grid.ts"
 
-/** The part of a study every cell needs: options (similarity by name) and how to load task data. */
-export const StudySpec = Schema.Struct({
-  sources: Schema.Array(Schema.String),
-  targets: Schema.Array(Schema.String),
-  seeds: Schema.Array(Schema.Number),
-  train: Schema.Number,
-  valid: Schema.Number,
-  sourceSteps: Schema.Number,
-  targetSteps: Schema.Number,
-  embeddingStep: Schema.Number,
-  tune: Schema.Struct({
-    batchSize: Schema.Number,
-    lr: Schema.Number,
-    evalEvery: Schema.Number,
-    maxSource: Schema.Number,
-    maxTarget: Schema.Number,
-    promptLength: Schema.Number,
-  }),
-  workers: Schema.Number,
-  ks: Schema.Array(Schema.Number),
-  similarity: Schema.String,
+/** A study as it travels to workers: its options (similarity by name) and its tasks' data. */
+export interface StudySpec {
+  readonly options: Omit<Study.StudyOptions, "similarity" | "recipe"> & { readonly similarity: string; readonly recipe: string }
+  readonly data: Readonly<Record<string, { readonly train: Dataset; readonly valid: Dataset }>>
+}
+
+export const makeSpec = (o: Study.StudyOptions, data: ReadonlyMap<string, Study.TaskData>): StudySpec => ({
+  options: { ...o, similarity: o.similarity.name, recipe: Recipe.encodeRecipe(o.recipe) },
+  data: Object.fromEntries(data),
 })
-export type StudySpec = typeof StudySpec.Type
 
 export const encodeSpec = (s: StudySpec) => JSON.stringify(s)
-export const decodeSpec = (text: string) =>
-  Result.try({
-    try: () => Schema.decodeUnknownSync(StudySpec)(JSON.parse(text)),
-    catch: (e) => new InputError({ field: "spec", message: `not a study spec: ${String(e)}` }),
-  })
 
-export const optionsOf = (s: StudySpec): Result.Result<Study.StudyOptions, InputError> => {
-  const similarity = Similarity.similarityNamed(s.similarity)
-  return similarity
-    ? Result.succeed({ ...s, similarity })
-    : Result.fail(new InputError({ field: "similarity", message: `unknown similarity ${s.similarity}` }))
+const bad = (message: string) => new InputError({ field: "study spec", message })
+
+/** The options and data of a spec (decoded from the cell payload). */
+export const decodeSpec = (
+  text: string,
+): Result.Result<{ options: Study.StudyOptions; data: ReadonlyMap<string, Study.TaskData> }, InputError> => {
+  const parsed = Result.try({ try: () => JSON.parse(text) as StudySpec, catch: () => bad("not JSON") })
+  if (Result.isFailure(parsed)) return Result.fail(parsed.failure)
+  const s = parsed.success
+  const similarity = Similarity.similarityNamed(s.options?.similarity)
+  if (!similarity) return Result.fail(bad(`unknown similarity ${s.options?.similarity}`))
+  const recipe = Recipe.decodeRecipe(s.options.recipe, "recipe")
+  if (Result.isFailure(recipe)) return Result.fail(bad(`recipe: ${recipe.failure.message}`))
+  return Result.succeed({
+    options: { ...s.options, similarity, recipe: recipe.success },
+    data: new Map(Object.entries(s.data ?? {})),
+  })
 }
 
 /** A study's id: a hash of its spec and model, so that the same command joins the same cells. */
@@ -76,81 +71,36 @@ const fromResult = (r: CellResult, key: string): Study.Cell => {
   return { score: r.score, ...(prompt ? { prompt } : {}), ...(embedding ? { embedding } : {}) }
 }
 
-/**
- * One cell of the study grid, from its key, as the single-machine engine computes it:
- * `source/<task>/<seed>` and `baseline/<task>/<seed>` (prompt from the shared init + task embedding),
- * `transfer/<source>/<source seed>/<target>/<seed>` (from the recorded source prompt).
- */
-export const studyCell = (
-  env: Spot.Env,
-  o: Study.StudyOptions,
-  data: ReadonlyMap<string, Study.TaskData>,
-  key: string,
-  sourcePrompt: (key: string) => Effect.Effect<HostTensor<"f32">, InputError>,
-) =>
-  Effect.gen(function* () {
-    const parts = key.split("/")
-    const ds = (name: string) => data.get(name)
-    const srcOpts: Spot.TuneOptions = { ...o.tune, steps: o.sourceSteps }
-    const tgtOpts: Spot.TuneOptions = { ...o.tune, steps: o.targetSteps }
-    const embOpts: Spot.TuneOptions = { ...o.tune, steps: o.embeddingStep }
-    const bad = (message: string) => new InputError({ field: `cell ${key}`, message })
-    const tuned = (d: Study.TaskData, from: HostTensor<"f32">, seed: number, opts: Spot.TuneOptions) =>
-      Effect.map(Spot.tunePrompt(env, [d.train], d.valid, from, seed, opts), (r) => ({ score: r.bestScore, prompt: r.best }))
-    const withEmbedding = (d: Study.TaskData, seed: number, opts: Spot.TuneOptions) =>
-      Effect.zipWith(
-        tuned(d, Spot.sharedInit(env, o.tune.promptLength, seed), seed, opts),
-        Spot.taskEmbedding(env, [d.train], d.valid, seed, embOpts),
-        (c, embedding): Study.Cell => ({ ...c, embedding }),
-      )
-    if ((parts[0] === "source" || parts[0] === "baseline") && parts.length === 3) {
-      const d = ds(parts[1])
-      if (!d) return yield* bad(`no data for task ${parts[1]}`)
-      return yield* withEmbedding(d, Number(parts[2]), parts[0] === "source" ? srcOpts : tgtOpts)
-    }
-    if (parts[0] === "transfer" && parts.length === 5) {
-      const d = ds(parts[3])
-      if (!d) return yield* bad(`no data for task ${parts[3]}`)
-      const from = yield* sourcePrompt(`source/${parts[1]}/${parts[2]}`)
-      return (yield* tuned(d, from, Number(parts[4]), tgtOpts)) satisfies Study.Cell
-    }
-    return yield* bad("not a study cell key")
-  })
-
-/** A worker's cell work for studies: its model and backend (in `env`), task data from `loadData`. */
+/** A worker's cell work for studies: its model and backend (in `env`), the cell's study from the payload. */
 export const studyCellWork = (
-  env: Spot.Env,
+  env: Tuning.Env,
   fingerprint: string,
   worker: string,
-  loadData: (spec: StudySpec) => Result.Result<ReadonlyMap<string, Study.TaskData>, InputError>,
 ): Effect.Effect<CellWorkShape, never, FileSystem.FileSystem | Path.Path> =>
   Effect.map(Effect.context<FileSystem.FileSystem | Path.Path>(), (ctx) => ({
     fingerprint,
     worker,
     run: (cell, lookup) =>
       Effect.gen(function* () {
-        const spec = yield* Effect.fromResult(decodeSpec(cell.spec))
-        const o = yield* Effect.fromResult(optionsOf(spec))
-        const data = yield* Effect.fromResult(loadData(spec))
-        const source = (key: string) =>
-          lookup(key).pipe(
+        const { options, data } = yield* Effect.fromResult(decodeSpec(cell.spec))
+        const spec = yield* Effect.try({
+          try: () => JSON.parse(cell.cell ?? "") as Study.CellSpec,
+          catch: () => bad(`cell ${cell.key}: no cell spec`),
+        })
+        const sourcePrompt = (task: string, seed: number) => {
+          const key = Study.cellKey(options, data, { kind: "prompt", role: "source", task, seed })
+          return lookup(key).pipe(
             Effect.mapError((e) => new InputError({ field: `cell ${key}`, message: e.message })),
             Effect.flatMap((r) => {
               const p = fromResult(r, key).prompt
               return p ? Effect.succeed(p) : Effect.fail(new InputError({ field: `cell ${key}`, message: "no prompt recorded" }))
             }),
           )
-        const c = yield* studyCell(env, o, data, cell.key, source)
-        return toResult(c)
+        }
+        return toResult(yield* Study.cellWork(env, options, data, spec, sourcePrompt))
       }).pipe(
         Effect.mapError(
-          (e): CellFailed =>
-            ({
-              _tag: "CellFailed",
-              study: cell.study,
-              key: cell.key,
-              message: "message" in e ? String(e.message) : String(e),
-            }) as CellFailed,
+          (e) => new CellFailed({ study: cell.study, key: cell.key, message: "message" in e ? String(e.message) : String(e) }),
         ),
         Effect.provide(ctx),
       ),
@@ -158,11 +108,11 @@ export const studyCellWork = (
 
 /** The core engine's cell store, backed by the cluster: `get` runs (or joins) the cell's workflow. */
 export const clusterCells = (
-  base: Omit<CellPayload, "key">,
+  base: Omit<CellPayload, "key" | "cell">,
 ): Effect.Effect<Study.CellStore, never, WorkflowEngine.WorkflowEngine> =>
   Effect.map(Effect.context<WorkflowEngine.WorkflowEngine>(), (ctx) => ({
-    get: (key) =>
-      executeCell({ ...base, key }).pipe(
+    get: (key, spec) =>
+      executeCell({ ...base, key, cell: JSON.stringify(spec) }).pipe(
         Effect.map((r) => fromResult(r, key)),
         Effect.provide(ctx),
         Effect.orDie,
@@ -172,16 +122,14 @@ export const clusterCells = (
 
 /** Runs a study on the cluster; the workers compute the cells, the core engine analyses them. */
 export const runClusterStudy = (
-  env: Spot.Env,
-  spec: StudySpec,
-  fingerprint: string,
+  env: Tuning.Env,
+  o: Study.StudyOptions,
   data: ReadonlyMap<string, Study.TaskData>,
-  id?: string,
+  fingerprint: string,
 ) =>
   Effect.gen(function* () {
-    const text = encodeSpec(spec)
-    const study = id ?? (yield* studyId(text, fingerprint))
-    const o = yield* Effect.fromResult(optionsOf(spec))
+    const text = encodeSpec(makeSpec(o, data))
+    const study = yield* studyId(text, fingerprint)
     const store = yield* clusterCells({ study, fingerprint, spec: text })
     const r = yield* Study.runStudy(env, { ...o, workers: Number.MAX_SAFE_INTEGER }, store, data)
     return { study, result: r }

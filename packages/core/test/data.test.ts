@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs"
-import { Batching, Benchmarks, Data, SentencePiece, Tokenizers } from "@spot/core"
+import { Batching, Benchmarks, Data, Tokenizers } from "@spot/core"
 import { Result } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
@@ -149,7 +149,7 @@ describe("batching and mixtures", () => {
     expect(truncated).toBe(1)
     expect(items[0].src).toHaveLength(6)
     expect(items[0].src[5]).toBe(1)
-    const b = Batching.makeBatch(items, 4, 0, 8)
+    const b = Batching.makeBatch(items, { rows: 4, padId: 0, bucket: 8 })
     expect(b.inputIds.shape).toEqual([4, 8])
     expect(b.labels.shape).toEqual([4, 8])
     expect(Array.from(b.labels.data.slice(0, 3))).toEqual([122 + 3, 1, -100])
@@ -215,7 +215,7 @@ describe("SentencePiece spiece.model", () => {
     const trainer = ld(2, vint(3, 1))
     const normalizer = ld(3, [...ld(1, utf8("identity")), ...vint(3, 1)])
     const model = Uint8Array.from([...pieces, ...trainer, ...normalizer])
-    const tok = Result.getOrThrow(SentencePiece.fromSentencePiece(model, "spiece.model"))
+    const tok = Result.getOrThrow(Tokenizers.fromSentencePiece(model, "spiece.model"))
     const ref = JSON.parse(readFileSync(`${dir}/reference.json`, "utf8")) as {
       cases: { text: string; ids: number[]; decoded: string }[]
     }
@@ -227,11 +227,11 @@ describe("SentencePiece spiece.model", () => {
   })
   it("rejects non-Unigram models and garbage with typed errors", () => {
     const bpe = Uint8Array.from([...ld(1, [...ld(1, utf8("a")), ...f32(2, 0)]), ...ld(2, vint(3, 2))])
-    const r = SentencePiece.fromSentencePiece(bpe, "bpe.model")
+    const r = Tokenizers.fromSentencePiece(bpe, "bpe.model")
     expect(Result.isFailure(r) && r.failure.message).toContain("not Unigram")
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 100 }), (b) => {
-        const x = SentencePiece.fromSentencePiece(b, "x.model")
+        const x = Tokenizers.fromSentencePiece(b, "x.model")
         if (Result.isFailure(x)) expect(x.failure._tag).toBe("InputError")
       }),
       { numRuns: 300 },

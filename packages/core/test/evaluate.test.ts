@@ -4,7 +4,18 @@
  * passage/query once; the score is the mean of the task's metrics.
  */
 import { NodeServices } from "@effect/platform-node"
-import { Benchmarks, Data, Evaluate, type HostTensor, ReferenceBackend, T5, T5Presets, Tokenizers, Tuning } from "@spot/core"
+import {
+  Benchmarks,
+  Data,
+  Evaluate,
+  type HostTensor,
+  ReferenceBackend,
+  T5Decode,
+  T5Presets,
+  T5Runner,
+  Tokenizers,
+  Tuning,
+} from "@spot/core"
 import { Effect, Result } from "effect"
 import { describe, expect, it } from "vitest"
 import type { T5Config as Config } from "../src/t5/config.ts"
@@ -27,7 +38,7 @@ const config: Config = {
   dropoutRate: 0,
 }
 const model = T5Presets.randomT5(config, 5)
-const runner = run(T5.makeRunner(model))
+const runner = run(T5Runner.makeRunner(model).pipe(Effect.scoped))
 const tok = Tokenizers.byteTokenizer
 const prompt = randomTensor([2, 8], 3) as HostTensor<"f32">
 const dataset = (name: string, recs: object[]) =>
@@ -61,13 +72,12 @@ describe("evaluation methods", () => {
       mask.fill(1, r * S, r * S + x.length)
     })
     const gen = run(
-      T5.generateGreedy(
-        runner,
+      T5Decode.generateGreedy(runner, {
         prompt,
-        { dtype: "i32", shape: [enc.length, S], data: ids },
-        { dtype: "f32", shape: [enc.length, S], data: mask },
-        3,
-      ),
+        inputIds: { dtype: "i32", shape: [enc.length, S], data: ids },
+        attentionMask: { dtype: "f32", shape: [enc.length, S], data: mask },
+        maxNewTokens: 3,
+      }),
     )
     const L = gen.shape[1]
     const byHand = enc.map((_, r) => tok.decode(Array.from(gen.data.subarray(r * L + 1, (r + 1) * L))))

@@ -1,6 +1,7 @@
 import type { HostTensor } from "@spot/core"
 import { Interpreter, Tensor } from "@spot/core"
-import { Result } from "effect"
+import { Effect, Exit, Result, Scope } from "effect"
+import { afterAll } from "vitest"
 import type { Graph } from "../src/graph/ir.ts"
 
 /** Small deterministic PRNG (mulberry32) for test data. */
@@ -46,4 +47,11 @@ export const maxRelErr = (got: ArrayLike<number>, want: ArrayLike<number>, floor
   let m = 0
   for (let i = 0; i < want.length; i++) m = Math.max(m, Math.abs(got[i] - want[i]) / Math.max(floor, Math.abs(want[i])))
   return m
+}
+
+/** A scope for resources (T5 runners) that live as long as a test file: closed after its tests. */
+export const fileScope = (): Scope.Closeable => {
+  const scope = Scope.makeUnsafe()
+  afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+  return scope
 }

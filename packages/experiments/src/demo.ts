@@ -17,7 +17,9 @@ import {
   Retrieval,
   reportProgress,
   Similarity,
-  Spot,
+  T5Checkpoint,
+  Transfer,
+  Tuning,
 } from "@spot/core"
 import { Effect } from "effect"
 import { generate, taskNamed } from "./tasks.ts"
@@ -35,7 +37,7 @@ export interface DemoOptions {
   /** How task embeddings are made (stored with each library seed). */
   readonly recipe: Recipe.EmbeddingRecipe
   readonly k: number
-  readonly tune: Omit<Spot.TuneOptions, "steps" | "embeddingStep">
+  readonly tune: Omit<Tuning.TuneOptions, "steps" | "embeddingStep">
   readonly targetEvalEvery: number
 }
 
@@ -79,7 +81,7 @@ export const QUICK_DEMO: DemoOptions = {
   valid: 16,
   sourceSteps: 3,
   targetSteps: 2,
-  embeddingStep: 2,
+  recipe: { ...DEFAULT_DEMO.recipe, steps: 2 },
   k: 2,
   tune: { ...DEFAULT_DEMO.tune, batchSize: 8, evalEvery: 3 },
   targetEvalEvery: 2,
@@ -120,7 +122,7 @@ export interface DemoReport {
 
 const scores = (xs: number[]): Scores => ({ ...Metrics.meanStd(xs), seeds: xs })
 
-export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
+export const runDemo = (env: Tuning.Env, o: DemoOptions = DEFAULT_DEMO) =>
   Effect.gen(function* () {
     const t0 = performance.now()
     const lib = yield* Library
@@ -130,12 +132,12 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
     }
     const split = (name: string) =>
       Effect.map(task(name), (t) => ({ train: generate(t, "train", o.train), valid: generate(t, "valid", o.valid) }))
-    const key = Spot.modelKey(env.model)
-    const srcOpts: Spot.TuneOptions = { ...o.tune, steps: o.sourceSteps }
-    const tgtOpts: Spot.TuneOptions = { ...o.tune, steps: o.targetSteps, evalEvery: o.targetEvalEvery }
+    const key = T5Checkpoint.modelKey(env.model)
+    const srcOpts: Tuning.TuneOptions = { ...o.tune, steps: o.sourceSteps }
+    const tgtOpts: Tuning.TuneOptions = { ...o.tune, steps: o.targetSteps, evalEvery: o.targetEvalEvery }
     const embedding = (data: { train: Dataset; valid: Dataset }, seed: number) =>
-      Spot.embed(env, o.recipe, [data.train], data.valid, seed, srcOpts)
-    const init = (seed: number) => Spot.sharedInit(env, o.tune.promptLength, seed, o.tune.vocabInit)
+      Transfer.embed(env, o.recipe, [data.train], data.valid, seed, srcOpts)
+    const init = (seed: number) => Tuning.sharedInit(env, o.tune.promptLength, seed, o.tune.vocabInit)
 
     // 1. source prompts and task embeddings into the library
     const sourceData = new Map<string, { train: Dataset; valid: Dataset }>()
@@ -144,7 +146,7 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
       sourceData.set(name, data)
       for (const seed of o.seeds) {
         yield* reportProgress({ kind: "info", message: `source ${name}, seed ${seed}` })
-        const r = yield* Spot.tunePrompt(env, [data.train], data.valid, init(seed), seed, srcOpts)
+        const r = yield* Tuning.tunePrompt(env, [data.train], data.valid, init(seed), seed, srcOpts)
         const emb = yield* embedding(data, seed)
         const entry: LibraryEntry = {
           name,
@@ -173,7 +175,7 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
     }
     const entries = new Map<string, LibraryEntry>()
     for (const name of o.sources) entries.set(name, yield* lib.get(name))
-    const candidates = Spot.candidatesOf([...entries.values()], Similarity.perTokenAverageCosine)
+    const candidates = Transfer.candidatesOf([...entries.values()], Similarity.perTokenAverageCosine)
     const sourceTrain = new Map([...sourceData].map(([k, v]) => [k, v.train]))
 
     // 2. generic SPoT: one prompt per seed on the mixture of the source tasks
@@ -186,7 +188,7 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
     const mixValid = mixed.map((d) => ({ ...d.valid, examples: d.valid.examples.slice(0, 48) }))
     for (const seed of o.seeds) {
       yield* reportProgress({ kind: "info", message: `generic SPoT source (mixture of ${o.mixture.join(", ")}), seed ${seed}` })
-      const r = yield* Spot.tunePrompt(
+      const r = yield* Tuning.tunePrompt(
         env,
         mixed.map((d) => d.train),
         mixValid,
@@ -205,9 +207,9 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
       const retrieved: string[][] = []
       for (const seed of o.seeds) {
         yield* reportProgress({ kind: "info", message: `target ${name}, seed ${seed}` })
-        const base = yield* Spot.tunePrompt(env, [data.train], data.valid, init(seed), seed, tgtOpts)
+        const base = yield* Tuning.tunePrompt(env, [data.train], data.valid, init(seed), seed, tgtOpts)
         cols.random.push(base.bestScore)
-        const sp = yield* Spot.tunePrompt(env, [data.train], data.valid, generic.get(seed) as HostTensor<"f32">, seed, tgtOpts)
+        const sp = yield* Tuning.tunePrompt(env, [data.train], data.valid, generic.get(seed) as HostTensor<"f32">, seed, tgtOpts)
         cols.spot.push(sp.bestScore)
         const target = yield* embedding(data, seed)
         const q = {
@@ -217,8 +219,8 @@ export const runDemo = (env: Spot.Env, o: DemoOptions = DEFAULT_DEMO) =>
         const bestPlan = yield* Effect.fromResult(Retrieval.bestOfTopK.plan(candidates, { ...q, k: 1 }))
         const avgPlan = yield* Effect.fromResult(Retrieval.weightedAverageTopK.plan(candidates, { ...q, k: o.k }))
         retrieved.push(avgPlan.ranking.slice(0, o.k).map((r) => `${r.candidate.task}#${r.candidate.seed}`))
-        const b = yield* Spot.executePlan(env, bestPlan, entries, sourceTrain, data, seed, tgtOpts)
-        const a = yield* Spot.executePlan(env, avgPlan, entries, sourceTrain, data, seed, tgtOpts)
+        const b = yield* Transfer.executePlan(env, bestPlan, entries, sourceTrain, data, seed, tgtOpts)
+        const a = yield* Transfer.executePlan(env, avgPlan, entries, sourceTrain, data, seed, tgtOpts)
         cols.best.push(b.best?.score ?? Number.NaN)
         cols.avg.push(a.best?.score ?? Number.NaN)
       }

@@ -1,6 +1,6 @@
 /** `spot pretrain`: trains the micro T5 from scratch (model tuning) on the generated corpus. */
 
-import { Optim, T5, T5Presets, Trainer, Tuning } from "@spot/core"
+import { Optim, T5Checkpoint, T5Presets, T5Runner, Trainer, Tuning } from "@spot/core"
 import { Effect } from "effect"
 import { MICRO_CONFIG, microTokenizer, pretrainingCorpus } from "./micro.ts"
 
@@ -25,7 +25,7 @@ export const pretrainMicro = (o: PretrainOptions) =>
       examples: valid.flatMap((d) => d.examples),
       task: { ...valid[0].task, name: "corpus", metrics: ["exact_match" as const] },
     }
-    const runner = yield* T5.makeRunner(model, { feedWeights: true })
+    const runner = yield* T5Runner.makeRunner(model, { feedWeights: true })
     const setup = {
       model,
       tokenizer: microTokenizer,
@@ -52,6 +52,6 @@ export const pretrainMicro = (o: PretrainOptions) =>
       ...(o.checkpointDir ? { checkpointDir: o.checkpointDir, resume: o.resume ?? false } : {}),
     })
     const final = { ...model, weights: result.params }
-    yield* Tuning.saveCheckpoint(o.out, final, { recipe: setup.meta.recipe, exact_match: String(result.best.score) })
+    yield* T5Checkpoint.saveCheckpoint(o.out, final, { recipe: setup.meta.recipe, exact_match: String(result.best.score) })
     return { model: final, score: result.best.score, history: result.history }
   })

@@ -1,5 +1,5 @@
 import type { WebGpuBackendShape } from "@spot/backend-webgpu"
-import { Backend, IR, Safetensors, Search, Similarity, T5, type T5Model } from "@spot/core"
+import { Backend, IR, Safetensors, Search, Similarity, T5Graph, type T5Model, T5Runner } from "@spot/core"
 import { Console, Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer, describeBackend, parseTile } from "../backends.ts"
@@ -77,34 +77,36 @@ const matmul = Command.make(
     }).pipe(Effect.provide(backendLayer(choice, { tiles: parseTile(tile) }))),
 ).pipe(Command.withDescription("Practical matmul peak (GFLOP/s) of a backend."))
 
-/** One prompt-tuning step (loss + prompt gradient) at a given shape. */
+/** One prompt-tuning step (loss + prompt gradient) at a given shape; its compiled sessions are freed after. */
 export const stepBench = (model: T5Model, batch: number, src: number, promptLen: number, tgt: number, iters: number) =>
-  Effect.gen(function* () {
-    const c = model.config
-    const runner = yield* T5.makeRunner(model)
-    const ids = new Int32Array(batch * src)
-    for (let i = 0; i < ids.length; i++) ids[i] = 3 + ((i * 7919) % (c.vocabSize - 3))
-    const labels = new Int32Array(batch * tgt)
-    for (let i = 0; i < labels.length; i++) labels[i] = 3 + ((i * 104729) % (c.vocabSize - 3))
-    const prompt = { dtype: "f32", shape: [promptLen, c.dModel], data: random(promptLen * c.dModel, 3) } as const
-    const b = {
-      inputIds: { dtype: "i32", shape: [batch, src], data: ids },
-      attentionMask: { dtype: "f32", shape: [batch, src], data: new Float32Array(batch * src).fill(1) },
-      labels: { dtype: "i32", shape: [batch, tgt], data: labels },
-    } as const
-    const t0 = performance.now()
-    yield* runner.run(prompt, b, ["loss", "promptGrad"])
-    const firstMs = performance.now() - t0
-    const ms = yield* timeIt(runner.run(prompt, b, ["loss", "promptGrad"]), 0, iters)
-    const flops = T5.stepFlops(model, { batch, srcLen: src, promptLen, tgtLen: tgt })
-    return {
-      compile_and_first_step_ms: firstMs,
-      step_ms: ms,
-      examples_per_s: (batch * 1000) / ms,
-      flops_per_step: flops,
-      gflops: flops / (ms * 1e6),
-    }
-  })
+  Effect.scoped(
+    Effect.gen(function* () {
+      const c = model.config
+      const runner = yield* T5Runner.makeRunner(model)
+      const ids = new Int32Array(batch * src)
+      for (let i = 0; i < ids.length; i++) ids[i] = 3 + ((i * 7919) % (c.vocabSize - 3))
+      const labels = new Int32Array(batch * tgt)
+      for (let i = 0; i < labels.length; i++) labels[i] = 3 + ((i * 104729) % (c.vocabSize - 3))
+      const prompt = { dtype: "f32", shape: [promptLen, c.dModel], data: random(promptLen * c.dModel, 3) } as const
+      const b = {
+        inputIds: { dtype: "i32", shape: [batch, src], data: ids },
+        attentionMask: { dtype: "f32", shape: [batch, src], data: new Float32Array(batch * src).fill(1) },
+        labels: { dtype: "i32", shape: [batch, tgt], data: labels },
+      } as const
+      const t0 = performance.now()
+      yield* runner.run({ prompt, batch: b, outputs: ["loss", "promptGrad"] })
+      const firstMs = performance.now() - t0
+      const ms = yield* timeIt(runner.run({ prompt, batch: b, outputs: ["loss", "promptGrad"] }), 0, iters)
+      const flops = T5Graph.stepFlops(model.config, { batch, srcLen: src, promptLen, tgtLen: tgt })
+      return {
+        compile_and_first_step_ms: firstMs,
+        step_ms: ms,
+        examples_per_s: (batch * 1000) / ms,
+        flops_per_step: flops,
+        gflops: flops / (ms * 1e6),
+      }
+    }),
+  )
 
 const step = Command.make(
   "step",

@@ -1,6 +1,6 @@
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
-import { DirectoryLibrary, InputError, Safetensors, T5, Tokenizers } from "@spot/core"
+import { DirectoryLibrary, InputError, Safetensors, T5Runner, Tokenizers } from "@spot/core"
 import { Demo, Micro } from "@spot/experiments"
 import { Console, Effect, FileSystem, Option, Path } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -37,7 +37,7 @@ export const demo = Command.make(
       const path = yield* Path.Path
       const info = yield* describeBackend
       const model = yield* loadModel(f.model)
-      const runner = yield* T5.makeRunner(model)
+      const runner = yield* T5Runner.makeRunner(model)
       const libDir = path.join(f.out, `library-${new Date().toISOString().replace(/[:.]/g, "-")}`)
       yield* fs.makeDirectory(f.out, { recursive: true })
       const base = f.quick ? Demo.QUICK_DEMO : Demo.DEFAULT_DEMO

@@ -1,4 +1,4 @@
-import { Data, Evaluate, T5 } from "@spot/core"
+import { Data, Evaluate, T5Runner } from "@spot/core"
 import { Console, Effect, FileSystem } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"
@@ -46,7 +46,7 @@ export const evalCommand = Command.make(
           : yield* loadPlain(f.data)
       if (f.classesFrom._tag === "Some")
         ds = yield* Effect.fromResult(Data.withClassesOf(ds, yield* loadPlain(f.classesFrom.value)))
-      const runner = yield* T5.makeRunner(model)
+      const runner = yield* T5Runner.makeRunner(model)
       const methods: Evaluate.EvalMethod[] =
         f.method === "both" ? ["rank", "decode"] : f.method === "auto" ? [ds.candidates ? "rank" : "decode"] : [f.method]
       const results = []
@@ -104,7 +104,7 @@ export const predict = Command.make(
       const ds = cands
         ? { ...raw, candidates: cands, task: { ...raw.task, verbalizer: Object.fromEntries(cands.map((c) => [c, c])) } }
         : raw
-      const runner = yield* T5.makeRunner(model)
+      const runner = yield* T5Runner.makeRunner(model)
       const r = yield* Evaluate.evaluatePrompt(runner, tokenizer, prompt, ds, {
         batchSize: f.batch,
         maxTarget: f.maxLength,

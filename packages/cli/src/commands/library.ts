@@ -14,7 +14,7 @@ const modelKeyOf = (spec: Option.Option<string>, dModel: number) =>
         if (m.config.dModel !== dModel) return undefined
         return { fingerprint: T5Checkpoint.fingerprint(m), dModel }
       })
-    : Effect.succeed({ fingerprint: "any", dModel })
+    : Effect.succeed({ fingerprint: T5Checkpoint.ANY_MODEL, dModel })
 
 const readPrompt = (file: string) =>
   Effect.gen(function* () {

@@ -1,4 +1,4 @@
-import { InputError, Recipe, Safetensors, Similarity, Study, T5 } from "@spot/core"
+import { InputError, Recipe, Safetensors, Similarity, Study, T5Runner } from "@spot/core"
 import { StudyReport } from "@spot/experiments"
 import { Console, Effect, FileSystem, Option, Path, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -100,24 +100,6 @@ export const study = Command.make(
     Effect.gen(function* () {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
-      if (Option.isSome(f.cluster)) {
-        const spec = {
-          ...Study.DEFAULT_STUDY,
-          sources: list(f.sources),
-          targets: list(f.targets),
-          seeds: list(f.seeds).map(Number),
-          sourceSteps: f.sourceSteps,
-          targetSteps: f.targetSteps,
-          train: f.train,
-          similarity: f.similarity,
-        }
-        const r = yield* clusterStudy({ cluster: f.cluster.value, model: f.model, spec, status: f.status, json: f.json })
-        if (!r) return
-        yield* (yield* FileSystem.FileSystem).makeDirectory(f.out, { recursive: true })
-        const html = yield* writeOutputs(f.out, r.result)
-        if (f.json) return yield* printJson({ ...r.result, study: r.study, report: html })
-        return yield* Console.log(`study ${r.study}: report ${html} (${r.result.cells} cells computed by the cluster)`)
-      }
       const info = yield* describeBackend
       // the flags are a shorthand for a spec over the generated suite
       const spec: StudySpec =
@@ -144,14 +126,19 @@ export const study = Command.make(
         spec.model ? yield* specResource(spec.model, f.spec) : f.model,
         spec.tokenizer ? yield* specResource(spec.tokenizer, f.spec) : "byte",
       )
-      const runner = yield* T5.makeRunner(model)
+      const runner = yield* T5Runner.makeRunner(model)
+      const options = { ...specOptions(spec), similarity: Similarity.similarityNamed(f.similarity) as Similarity.Similarity }
+      if (Option.isSome(f.cluster)) {
+        const env = { model, tokenizer, runner }
+        const c = yield* clusterStudy({ cluster: f.cluster.value, env, options, data, status: f.status, json: f.json })
+        if (!c) return
+        yield* fs.makeDirectory(f.out, { recursive: true })
+        const html = yield* writeOutputs(f.out, c.result)
+        if (f.json) return yield* printJson({ ...c.result, study: c.study, report: html })
+        return yield* Console.log(`study ${c.study}: report ${html} (cells computed by the cluster's workers)`)
+      }
       const store = yield* fileCells(path.join(f.out, "cells"))
-      const r = yield* Study.runStudy(
-        { model, tokenizer, runner },
-        { ...specOptions(spec), similarity: Similarity.similarityNamed(f.similarity) as Similarity.Similarity },
-        store,
-        data,
-      )
+      const r = yield* Study.runStudy({ model, tokenizer, runner }, options, store, data)
       const html = yield* writeOutputs(f.out, r)
       if (f.json) return yield* printJson({ ...r, report: html, backend: info.backend })
       yield* Console.log(`baseline ${(100 * r.baseline).toFixed(1)}, oracle ${(100 * r.oracle).toFixed(1)}`)

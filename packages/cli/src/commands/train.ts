@@ -1,4 +1,4 @@
-import { Optim, Recipe, T5, T5Checkpoint, Trainer, Tuning } from "@spot/core"
+import { Optim, Recipe, T5Checkpoint, T5Runner, Trainer, Tuning } from "@spot/core"
 import { Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"
@@ -141,7 +141,7 @@ export const train = Command.make(
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
       const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid, f.task, { taskless: f.taskless })
       const init = yield* initialPrompt(f.init, model, tokenizer, f.promptLength, f.seed, trainSets[0].candidates ?? [])
-      const runner = yield* T5.makeRunner(model)
+      const runner = yield* T5Runner.makeRunner(model)
       const recipe = earlyRecipe(f)
       const setup = {
         ...dataSetup(f, model, tokenizer, trainSets, valid),

@@ -6,8 +6,10 @@ import {
   Retrieval,
   Safetensors,
   Similarity,
-  Spot,
-  T5,
+  T5Checkpoint,
+  T5Runner,
+  Transfer,
+  Tuning,
 } from "@spot/core"
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -94,10 +96,10 @@ export const transfer = Command.make(
       const { train, valid } = yield* loadSplits(f.train, f.valid)
       const lib = yield* Library
       const listing = yield* lib.list
-      const key = Spot.modelKey(model)
+      const key = T5Checkpoint.modelKey(model)
       const entries = new Map<string, LibraryEntry>()
       for (const e of listing.entries) {
-        if ((e.model.fingerprint === key.fingerprint || e.model.fingerprint === "any") && e.model.dModel === key.dModel) {
+        if (T5Checkpoint.fingerprintMatches(e.model.fingerprint, key.fingerprint) && e.model.dModel === key.dModel) {
           entries.set(e.name, yield* lib.get(e.name))
         }
       }
@@ -109,7 +111,7 @@ export const transfer = Command.make(
         })
       }
       const sim = Similarity.similarityNamed(f.similarity) as Similarity.Similarity
-      const runner = yield* T5.makeRunner(model)
+      const runner = yield* T5Runner.makeRunner(model)
       const env = { model, tokenizer, runner }
       const opts = {
         steps: f.steps,
@@ -123,7 +125,7 @@ export const transfer = Command.make(
       // 1. the target's task embedding, by the library's recipe (or the one asked for), checked against every entry
       const recipe = yield* targetRecipe(f, [...entries.values()])
       yield* Recipe.checkRecipes(recipe.recipe, recipe.from, [...entries.values()], f.allowMixedRecipes)
-      const embedding = yield* Spot.embed(env, recipe.recipe, train, valid, f.seed, opts)
+      const embedding = yield* Transfer.embed(env, recipe.recipe, train, valid, f.seed, opts)
       if (f.embeddingOut !== "")
         yield* Safetensors.writeSafetensors(
           f.embeddingOut,
@@ -138,7 +140,7 @@ export const transfer = Command.make(
       // 2. retrieve and plan
       const strategy = Retrieval.STRATEGIES.find((s) => s.name === f.strategy) as Retrieval.Strategy
       const plan = yield* Effect.fromResult(
-        strategy.plan(Spot.candidatesOf([...entries.values()], sim), {
+        strategy.plan(Transfer.candidatesOf([...entries.values()], sim), {
           target: { summary: sim.summary(embedding), model: key, promptLength: L },
           k: f.k,
           similarity: sim,
@@ -151,7 +153,7 @@ export const transfer = Command.make(
         sources.set(task, yield* loadPlain(file, task))
       }
       // 4. train and evaluate
-      const r = yield* Spot.executePlan(env, plan, entries, sources, { train: train[0], valid }, f.seed, opts)
+      const r = yield* Transfer.executePlan(env, plan, entries, sources, { train: train[0], valid }, f.seed, opts)
       if (!r.best) return yield* new InputError({ field: "--strategy", message: "the plan trained nothing" })
       yield* Safetensors.writeSafetensors(
         f.out,

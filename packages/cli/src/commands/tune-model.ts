@@ -1,4 +1,4 @@
-import { Optim, T5, T5Checkpoint, Trainer, Tuning } from "@spot/core"
+import { Optim, T5Checkpoint, T5Runner, Trainer, Tuning } from "@spot/core"
 import { Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendLayer } from "../backends.ts"
@@ -21,7 +21,7 @@ export const tuneModel = Command.make(
       const path = yield* Path.Path
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
       const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid, f.task, { taskless: f.taskless })
-      const runner = yield* T5.makeRunner(model, { feedWeights: true })
+      const runner = yield* T5Runner.makeRunner(model, { feedWeights: true })
       const { problem } = yield* Tuning.modelProblem(dataSetup(f, model, tokenizer, trainSets, valid), runner)
       const result = yield* Trainer.train(problem, {
         steps: f.steps,

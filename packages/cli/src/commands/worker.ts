@@ -3,21 +3,12 @@
  * own backend. It computes the cells that the cluster's sharding gives it, until stopped.
  */
 import { ClusterStudy, Grid } from "@spot/cluster"
-import { InputError, T5, T5Checkpoint, Tokenizers } from "@spot/core"
-import { Synthetic } from "@spot/experiments"
-import { Console, Effect, Layer, Option, Result } from "effect"
+import { InputError, T5Checkpoint, T5Runner, Tokenizers } from "@spot/core"
+import { Console, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer, describeBackend } from "../backends.ts"
-import { loadModel } from "../model.ts"
+import { loadModelAndTokenizer } from "../common.ts"
 import { MICRO_MODEL } from "./demo.ts"
-
-/** Task data of a study spec (the generated suite; unknown names are a typed error). */
-export const suiteData = (spec: ClusterStudy.StudySpec) => {
-  const { data, unknown } = Synthetic.studyData([...spec.sources, ...spec.targets], spec.train, spec.valid)
-  return unknown.length > 0
-    ? Result.fail(new InputError({ field: "sources/targets", message: `unknown task(s): ${unknown.join(", ")}` }))
-    : Result.succeed(data)
-}
 
 /** Cells that only sleep (benchmarks of the orchestration itself). */
 const sleepWork = (ms: number, worker: string): Grid.CellWorkShape => ({
@@ -37,6 +28,7 @@ export const worker = Command.make(
     port: Flag.Int("port").pipe(Flag.withDefault(34431)),
     name: Flag.String("name").pipe(Flag.optional),
     model: Flag.String("model").pipe(Flag.withDefault(MICRO_MODEL)),
+    tokenizer: Flag.String("tokenizer").pipe(Flag.withDefault("byte")),
     sleepMs: Flag.Int("sleep-ms").pipe(Flag.optional, Flag.withDescription("benchmark: every cell sleeps this long")),
     ...backendFlags,
   },
@@ -46,15 +38,9 @@ export const worker = Command.make(
       let work: Grid.CellWorkShape
       if (Option.isSome(f.sleepMs)) work = sleepWork(f.sleepMs.value, name)
       else {
-        const model = yield* loadModel(f.model)
-        const runner = yield* T5.makeRunner(model)
-        const fingerprint = T5Checkpoint.fingerprint(model)
-        work = yield* ClusterStudy.studyCellWork(
-          { model, tokenizer: Tokenizers.byteTokenizer, runner },
-          fingerprint,
-          name,
-          suiteData,
-        )
+        const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
+        const runner = yield* T5Runner.makeRunner(model)
+        work = yield* ClusterStudy.studyCellWork({ model, tokenizer, runner }, T5Checkpoint.fingerprint(model), name)
       }
       const info = yield* describeBackend
       yield* Console.error(

@@ -6,7 +6,7 @@
  */
 import { keyOf, uniformAt } from "../graph/random.ts"
 import type { HostTensor } from "../graph/tensor.ts"
-import type { T5Batch } from "../t5/model.ts"
+import type { T5Batch } from "../t5/runner.ts"
 import type { Dataset } from "./dataset.ts"
 import type { Tokenizer } from "./tokenizer.ts"
 
@@ -35,6 +35,9 @@ export const encodeDataset = (ds: Dataset, tok: Tokenizer, o: EncodeOptions): { 
   return { items, truncated }
 }
 
+/** Sequence lengths of a batch are rounded up to a multiple of this, so a backend compiles few shapes. */
+export const LENGTH_BUCKET = 8
+
 export const bucketLength = (n: number, bucket: number, max: number) =>
   Math.min(max, Math.max(bucket, Math.ceil(n / bucket) * bucket))
 
@@ -44,16 +47,23 @@ export interface HostBatch extends T5Batch {
   readonly labels: HostTensor<"i32">
 }
 
+export interface BatchOptions {
+  /** Rows of the batch; rows beyond the items are padding with no loss. */
+  readonly rows: number
+  readonly padId: number
+  /** Lengths are rounded up to a multiple of this (default `LENGTH_BUCKET`). */
+  readonly bucket?: number
+  /** Caps on the bucketed lengths (default: none). */
+  readonly maxSource?: number
+  readonly maxTarget?: number
+}
+
 /**
  * Pads `items` to a batch of `rows` rows (extra rows are padding with no loss) and bucketed lengths.
  */
 export const makeBatch = (
   items: readonly Encoded[],
-  rows: number,
-  padId: number,
-  bucket = 8,
-  maxSource = 1 << 20,
-  maxTarget = 1 << 20,
+  { rows, padId, bucket = LENGTH_BUCKET, maxSource = 1 << 20, maxTarget = 1 << 20 }: BatchOptions,
 ): HostBatch => {
   const S = bucketLength(Math.max(1, ...items.map((i) => i.src.length)), bucket, maxSource)
   const T = bucketLength(Math.max(1, ...items.map((i) => i.tgt.length)), bucket, maxTarget)

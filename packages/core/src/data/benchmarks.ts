@@ -7,9 +7,9 @@
  */
 import { Result } from "effect"
 import { InputError } from "../errors.ts"
-import type { MetricName } from "../train/metrics.ts"
-import { taskScore as meanOfMetrics } from "../train/metrics.ts"
 import type { TaskDef } from "./dataset.ts"
+import type { MetricName } from "./metric-names.ts"
+import { taskScore as meanOfMetrics } from "./metric-names.ts"
 import type { T5Format } from "./t5-formats.ts"
 
 const TF = ["False", "True"] as const

@@ -6,49 +6,11 @@
  */
 import { Effect, FileSystem, Result } from "effect"
 import { DataError } from "../errors.ts"
-import type { MetricName } from "../train/metrics.ts"
 import { makeFormattedDataset, type T5Format } from "./t5-formats.ts"
 
-export type RawRecord = Readonly<Record<string, unknown>>
+export type { Dataset, Example, RawRecord, TaskDef } from "./types.ts"
 
-export interface TaskDef {
-  readonly name: string
-  /** Input template: `{field}` is replaced by the record's field. */
-  readonly input: string
-  /** Target template (free-form tasks) or the label field (`{label}`) with a verbalizer. */
-  readonly target: string
-  /** Label value → target text. Makes the task a classification task. */
-  readonly verbalizer?: Readonly<Record<string, string>>
-  readonly metrics: readonly MetricName[]
-  /** Label treated as positive by F1 / Matthews. */
-  readonly positive?: string
-  /**
-   * A T5 preprocessor over Hugging Face GLUE/SuperGLUE records (`data/t5-formats.ts`); when present it
-   * replaces the templates, and scoring follows T5's postprocessor for it (`train/scoring.ts`).
-   */
-  readonly format?: T5Format
-}
-
-export interface Example {
-  readonly input: string
-  readonly target: string
-  /** Index into the verbalizer's candidates for classification tasks. */
-  readonly label?: number
-  /** The group an example is scored in (MultiRC: its question; ReCoRD: its passage/query). */
-  readonly group?: string
-  /** Every correct answer (ReCoRD: scored by the best of them). */
-  readonly answers?: readonly string[]
-  /** WSC (T5's `wsc_simple`): whether `target`, the candidate referent, is the pronoun's referent. */
-  readonly referentCorrect?: boolean
-}
-
-export interface Dataset {
-  readonly task: TaskDef
-  readonly file: string
-  readonly examples: readonly Example[]
-  /** Target strings of the classes (classification only), in verbalizer order. */
-  readonly candidates?: readonly string[]
-}
+import type { Dataset, Example, RawRecord, TaskDef } from "./types.ts"
 
 /** The default task for `{"input": …, "target": …}` lines. */
 export const plainTask = (name: string): TaskDef => ({ name, input: "{input}", target: "{target}", metrics: ["exact_match"] })

@@ -5,8 +5,6 @@
  */
 import { Result } from "effect"
 import { InputError } from "../errors.ts"
-import type { Tokenizer } from "./tokenizer.ts"
-import { fromTokenizerJson } from "./tokenizer.ts"
 
 interface Field {
   readonly no: number
@@ -70,8 +68,17 @@ const NORMAL = 1
 const UNKNOWN = 2
 const CONTROL = 3
 
-/** Builds a tokenizer from the bytes of a `spiece.model` (Unigram models). */
-export const fromSentencePiece = (bytes: Uint8Array, file = "spiece.model"): Result.Result<Tokenizer, InputError> => {
+/** The `tokenizer.json` (and `tokenizer_config.json`) equivalent to the bytes of a `spiece.model` (Unigram models). */
+export interface TokenizerJson {
+  readonly json: unknown
+  readonly config: unknown
+}
+
+/**
+ * Converts a `spiece.model` into the `tokenizer.json` `transformers` would build from it;
+ * `Tokenizers.fromSentencePiece` turns that into a tokenizer.
+ */
+export const toTokenizerJson = (bytes: Uint8Array, file = "spiece.model"): Result.Result<TokenizerJson, InputError> => {
   const fail = (message: string) => Result.fail(new InputError({ field: file, message }))
   const top = fields(bytes)
   if (!top) return fail("not a SentencePiece model (the protobuf does not parse)")
@@ -138,5 +145,5 @@ export const fromSentencePiece = (bytes: Uint8Array, file = "spiece.model"): Res
     decoder: { type: "Metaspace", replacement: "▁", prepend_scheme: "always", split: true },
     model: { type: "Unigram", unk_id: unk >= 0 ? unk : null, vocab, byte_fallback: false },
   }
-  return fromTokenizerJson(json, { eos_token: "</s>", pad_token: "<pad>", unk_token: "<unk>" }, file)
+  return Result.succeed({ json, config: { eos_token: "</s>", pad_token: "<pad>", unk_token: "<unk>" } })
 }

@@ -8,32 +8,10 @@
  */
 import { Result } from "effect"
 import { DataError } from "../errors.ts"
-import type { Dataset, Example, RawRecord, TaskDef } from "./dataset.ts"
+import type { Dataset, Example, RawRecord, T5Format, TaskDef } from "./types.ts"
 import { wnliSimple } from "./wnli-simple.ts"
 
-export type T5Format =
-  | {
-      /** `glue()`: the benchmark name, then `key: value` for each feature (in `features` order). */
-      readonly kind: "glue"
-      readonly benchmark: string
-      /** Output feature names, in T5's order (sorted, unless T5 passes `feature_names`). */
-      readonly features: readonly string[]
-      /** Output feature → record field (T5's `rekey`, e.g. AX-b's sentence1 → premise). */
-      readonly rekey?: Readonly<Record<string, string>>
-      /** Label names by class id (Hugging Face `ClassLabel` order). */
-      readonly labels: readonly string[]
-      readonly taskless?: boolean
-    }
-  | { readonly kind: "stsb"; readonly taskless?: boolean }
-  | { readonly kind: "record"; readonly taskless?: boolean }
-  | {
-      readonly kind: "wsc_simple"
-      /** T5's training variant (`super_glue_wsc_v102_simple_train`): only examples whose referent is correct. */
-      readonly correctReferentOnly: boolean
-      readonly taskless?: boolean
-    }
-  /** T5's eval-only `wnli_simple`: a WNLI pair rewritten in WSC form (scored like `wsc_simple`). */
-  | { readonly kind: "wnli_simple"; readonly taskless?: boolean }
+export type { T5Format } from "./types.ts"
 
 type R<A> = Result.Result<A, DataError>
 

@@ -6,7 +6,7 @@
 import { Tokenizer as HFTokenizer } from "@huggingface/tokenizers"
 import { Effect, FileSystem, Result } from "effect"
 import { InputError } from "../errors.ts"
-import { fromSentencePiece } from "./sentencepiece.ts"
+import { toTokenizerJson } from "./sentencepiece.ts"
 
 export interface Tokenizer {
   readonly kind: "byte" | "hf"
@@ -69,6 +69,10 @@ export const fromTokenizerJson = (
     specialIds: special,
   })
 }
+
+/** A tokenizer from the bytes of a SentencePiece `spiece.model` (Unigram models); `file` names it in errors. */
+export const fromSentencePiece = (bytes: Uint8Array, file = "spiece.model"): Result.Result<Tokenizer, InputError> =>
+  Result.flatMap(toTokenizerJson(bytes, file), ({ json, config }) => fromTokenizerJson(json, config, file))
 
 /** `byte`, a `tokenizer.json` path (its `tokenizer_config.json` beside it is read when present), or a `spiece.model`. */
 export const loadTokenizer = (spec: string) =>

@@ -6,6 +6,7 @@
 export * as Autodiff from "./autodiff.ts"
 export * from "./backend.ts"
 export * from "./errors.ts"
+export * as Hash from "./hash.ts"
 export * as Interpreter from "./interpreter.ts"
 export * as IR from "./ir.ts"
 export * as Random from "./random.ts"

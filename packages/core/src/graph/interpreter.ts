@@ -90,6 +90,86 @@ const around = (shape: Shape, axis: number) => ({
   inner: size(shape.slice(axis + 1)),
 })
 
+/** Layout and indexing ops: reshape, transpose, slice, pad, concat, broadcast, gather, scatter-add, one-hot, cast. */
+const evalLayout = (n: Node, xs: readonly Arr[], out: Arr): Result.Result<Arr, string> => {
+  const op = n.op
+  switch (op.kind) {
+    case "reshape":
+      return Result.succeed(xs[0])
+    case "transpose": {
+      const map = transposeIndex(n.inputs[0].shape, op.perm)
+      for (let i = 0; i < out.length; i++) out[i] = xs[0][map[i]]
+      return Result.succeed(out)
+    }
+    case "slice": {
+      const inStr = strides(n.inputs[0].shape)
+      const base = op.starts.reduce((a, s, i) => a + s * inStr[i], 0)
+      const map = broadcastLike(n.shape, inStr, base)
+      for (let i = 0; i < out.length; i++) out[i] = xs[0][map[i]]
+      return Result.succeed(out)
+    }
+    case "pad": {
+      const oStr = strides(n.shape)
+      const base = op.before.reduce((a, s, i) => a + s * oStr[i], 0)
+      const map = broadcastLike(n.inputs[0].shape, oStr, base)
+      for (let i = 0; i < map.length; i++) out[map[i]] = xs[0][i]
+      return Result.succeed(out)
+    }
+    case "concat": {
+      const outer = size(n.shape.slice(0, op.axis))
+      const rowOut = size(n.shape.slice(op.axis))
+      let at = 0
+      n.inputs.forEach((x, j) => {
+        const row = size(x.shape.slice(op.axis))
+        for (let o = 0; o < outer; o++) out.set(xs[j].subarray(o * row, (o + 1) * row), o * rowOut + at)
+        at += row
+      })
+      return Result.succeed(out)
+    }
+    case "broadcast": {
+      const map = broadcastIndex(n.shape, n.inputs[0].shape)
+      for (let i = 0; i < out.length; i++) out[i] = xs[0][map[i]]
+      return Result.succeed(out)
+    }
+    case "gather": {
+      const [table, ids] = xs
+      const rows = n.inputs[0].shape[0]
+      const row = size(n.inputs[0].shape.slice(1))
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]
+        if (id < 0 || id >= rows) return Result.fail(`id ${id} at index ${i} is outside [0, ${rows})`)
+        out.set(table.subarray(id * row, (id + 1) * row), i * row)
+      }
+      return Result.succeed(out)
+    }
+    case "scatterAdd": {
+      const [ids, upd] = xs
+      const row = size(n.shape.slice(1))
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]
+        if (id < 0 || id >= op.rows) return Result.fail(`id ${id} at index ${i} is outside [0, ${op.rows})`)
+        for (let j = 0; j < row; j++) out[id * row + j] += upd[i * row + j]
+      }
+      return Result.succeed(out)
+    }
+    case "oneHot": {
+      const ids = xs[0]
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]
+        if (id >= 0 && id < op.depth) out[i * op.depth + id] = 1
+      }
+      return Result.succeed(out)
+    }
+    case "cast": {
+      const x = xs[0]
+      for (let i = 0; i < out.length; i++) out[i] = op.to === "i32" ? Math.trunc(x[i]) : x[i]
+      return Result.succeed(out)
+    }
+    default:
+      return Result.fail(`no evaluation rule for ${op.kind}`)
+  }
+}
+
 const evalNode = (n: Node, xs: readonly Arr[]): Result.Result<Arr, string> => {
   const out = alloc(n)
   const op = n.op
@@ -193,77 +273,8 @@ const evalNode = (n: Node, xs: readonly Arr[]): Result.Result<Arr, string> => {
       }
       return Result.succeed(out)
     }
-    case "reshape":
-      return Result.succeed(xs[0])
-    case "transpose": {
-      const map = transposeIndex(n.inputs[0].shape, op.perm)
-      for (let i = 0; i < out.length; i++) out[i] = xs[0][map[i]]
-      return Result.succeed(out)
-    }
-    case "slice": {
-      const inStr = strides(n.inputs[0].shape)
-      const base = op.starts.reduce((a, s, i) => a + s * inStr[i], 0)
-      const map = broadcastLike(n.shape, inStr, base)
-      for (let i = 0; i < out.length; i++) out[i] = xs[0][map[i]]
-      return Result.succeed(out)
-    }
-    case "pad": {
-      const oStr = strides(n.shape)
-      const base = op.before.reduce((a, s, i) => a + s * oStr[i], 0)
-      const map = broadcastLike(n.inputs[0].shape, oStr, base)
-      for (let i = 0; i < map.length; i++) out[map[i]] = xs[0][i]
-      return Result.succeed(out)
-    }
-    case "concat": {
-      const outer = size(n.shape.slice(0, op.axis))
-      const rowOut = size(n.shape.slice(op.axis))
-      let at = 0
-      n.inputs.forEach((x, j) => {
-        const row = size(x.shape.slice(op.axis))
-        for (let o = 0; o < outer; o++) out.set(xs[j].subarray(o * row, (o + 1) * row), o * rowOut + at)
-        at += row
-      })
-      return Result.succeed(out)
-    }
-    case "broadcast": {
-      const map = broadcastIndex(n.shape, n.inputs[0].shape)
-      for (let i = 0; i < out.length; i++) out[i] = xs[0][map[i]]
-      return Result.succeed(out)
-    }
-    case "gather": {
-      const [table, ids] = xs
-      const rows = n.inputs[0].shape[0]
-      const row = size(n.inputs[0].shape.slice(1))
-      for (let i = 0; i < ids.length; i++) {
-        const id = ids[i]
-        if (id < 0 || id >= rows) return Result.fail(`id ${id} at index ${i} is outside [0, ${rows})`)
-        out.set(table.subarray(id * row, (id + 1) * row), i * row)
-      }
-      return Result.succeed(out)
-    }
-    case "scatterAdd": {
-      const [ids, upd] = xs
-      const row = size(n.shape.slice(1))
-      for (let i = 0; i < ids.length; i++) {
-        const id = ids[i]
-        if (id < 0 || id >= op.rows) return Result.fail(`id ${id} at index ${i} is outside [0, ${op.rows})`)
-        for (let j = 0; j < row; j++) out[id * row + j] += upd[i * row + j]
-      }
-      return Result.succeed(out)
-    }
-    case "oneHot": {
-      const ids = xs[0]
-      for (let i = 0; i < ids.length; i++) {
-        const id = ids[i]
-        if (id >= 0 && id < op.depth) out[i * op.depth + id] = 1
-      }
-      return Result.succeed(out)
-    }
-    case "cast": {
-      const x = xs[0]
-      for (let i = 0; i < out.length; i++) out[i] = op.to === "i32" ? Math.trunc(x[i]) : x[i]
-      return Result.succeed(out)
-    }
+    default:
+      return evalLayout(n, xs, out)
   }
 }
 

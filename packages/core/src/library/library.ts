@@ -8,12 +8,7 @@ import { Context, type Effect, Result } from "effect"
 import { LibraryError } from "../errors.ts"
 import type { HostTensor } from "../graph/tensor.ts"
 import type { RetrievalIndex } from "../spot/search.ts"
-
-export interface ModelKey {
-  /** Config hash + embedding checksum (see `fingerprint`). */
-  readonly fingerprint: string
-  readonly dModel: number
-}
+import type { ModelKey } from "../t5/checkpoint.ts"
 
 export interface SeedRecord {
   readonly seed: number

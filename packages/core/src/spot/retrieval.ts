@@ -9,7 +9,8 @@
  */
 import { Result } from "effect"
 import { LibraryError } from "../errors.ts"
-import type { ModelKey } from "../library/library.ts"
+import type { ModelKey } from "../t5/checkpoint.ts"
+import { fingerprintMatches } from "../t5/checkpoint.ts"
 import type { Similarity } from "./similarity.ts"
 
 export interface Candidate {
@@ -79,7 +80,7 @@ const err = (message: string) => new LibraryError({ library: "(retrieval)", entr
 export const compatible = (candidates: readonly Candidate[], q: Query): Candidate[] =>
   candidates.filter(
     (c) =>
-      (c.model.fingerprint === q.target.model.fingerprint || c.model.fingerprint === "any") &&
+      fingerprintMatches(c.model.fingerprint, q.target.model.fingerprint) &&
       c.model.dModel === q.target.model.dModel &&
       c.promptLength === q.target.promptLength,
   )

@@ -12,6 +12,7 @@ import { Backend } from "../graph/backend.ts"
 import * as ir from "../graph/ir.ts"
 import { decodeSafetensors, encodeSafetensors, MAX_HEADER_BYTES } from "../graph/safetensors.ts"
 import type { HostTensor } from "../graph/tensor.ts"
+import { fingerprintMatches } from "../t5/checkpoint.ts"
 import type { CandidateRef } from "./retrieval.ts"
 import { cosineOfAverage, perTokenAverageCosine } from "./similarity.ts"
 
@@ -246,9 +247,7 @@ export const makeSearcher = (ix: IndexSource) =>
         const allowed =
           only && (only.fingerprint !== undefined || only.promptLength !== undefined)
             ? (i: number) =>
-                (only.fingerprint === undefined ||
-                  ix.rows[i].fingerprint === only.fingerprint ||
-                  ix.rows[i].fingerprint === "any") &&
+                (only.fingerprint === undefined || fingerprintMatches(ix.rows[i].fingerprint, only.fingerprint)) &&
                 (only.promptLength === undefined || ix.rows[i].promptLength === only.promptLength)
             : undefined
         return topKIndices(scores, k, allowed).map((i) => ({ row: ix.rows[i], similarity: Math.max(-1, Math.min(1, scores[i])) }))

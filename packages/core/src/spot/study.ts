@@ -20,12 +20,13 @@ import type { HostTensor } from "../graph/tensor.ts"
 import { relativeErrorReduction } from "../train/metrics.ts"
 import { report } from "../train/progress.ts"
 import { runKeyOf } from "../train/trainer.ts"
+import type { Env, TuneOptions } from "../train/tuning.ts"
+import { sharedInit, tunePrompt } from "../train/tuning.ts"
 import type { EmbeddingRecipe } from "./recipe.ts"
 import { earlyCheckpoint, encodeRecipe } from "./recipe.ts"
-import type { Env, TuneOptions } from "./runner.ts"
-import { embed, sharedInit, tunePrompt } from "./runner.ts"
 import type { Similarity } from "./similarity.ts"
 import { pearsonTest } from "./stats.ts"
+import { embed, taskEmbedding } from "./transfer.ts"
 
 export interface StudyOptions {
   readonly sources: readonly string[]
@@ -52,7 +53,8 @@ export interface Cell {
 
 /** Where finished cells are kept between runs (files in the CLI; memory in tests). */
 export interface CellStore {
-  readonly get: (key: string) => Effect.Effect<Cell | undefined>
+  /** A finished cell, or undefined; `spec` says what the cell is (a cluster store computes it remotely). */
+  readonly get: (key: string, spec: CellSpec) => Effect.Effect<Cell | undefined>
   readonly put: (key: string, cell: Cell) => Effect.Effect<void>
 }
 
@@ -135,74 +137,130 @@ const checkData = (o: StudyOptions, data: ReadonlyMap<string, TaskData>) =>
     }
   })
 
+/** What one cell of the grid computes (a cell store, or a worker of a cluster, gets this with its key). */
+export type CellSpec =
+  /** A prompt tuned from the shared init: a source prompt or a target's baseline. */
+  | { readonly kind: "prompt"; readonly role: "source" | "baseline"; readonly task: string; readonly seed: number }
+  /** A task embedding by the study's recipe. */
+  | { readonly kind: "embedding"; readonly role: "source" | "baseline"; readonly task: string; readonly seed: number }
+  /** A target tuned from a source prompt. */
+  | {
+      readonly kind: "transfer"
+      readonly source: string
+      readonly sourceSeed: number
+      readonly target: string
+      readonly seed: number
+    }
+
+const optsOf = (o: StudyOptions, role: "source" | "baseline"): TuneOptions => ({
+  ...o.tune,
+  steps: role === "source" ? o.sourceSteps : o.targetSteps,
+})
+
+/**
+ * A cell's key: everything the cell depends on (options, optimizer, init sampler, data sizes, recipe),
+ * so that a rerun with other settings recomputes instead of reusing stale cells. Prompts do not depend
+ * on the recipe (cells shared by studies of several recipes); embeddings are keyed by it.
+ */
+export const cellKey = (o: StudyOptions, data: ReadonlyMap<string, TaskData>, c: CellSpec): string => {
+  const tagOf = (opts: TuneOptions) =>
+    runKeyOf({ ...opts, optimizer: opts.optimizer ?? "adafactor", vocabInit: opts.vocabInit ?? "vocab" })
+  const sizes = (n: string) => `${data.get(n)?.train.examples.length}x${data.get(n)?.valid.examples.length}`
+  switch (c.kind) {
+    case "prompt":
+      return `${c.role}/${c.task}/${c.seed}/${sizes(c.task)}/${tagOf(optsOf(o, c.role))}`
+    case "embedding": {
+      const tag = runKeyOf([encodeRecipe(o.recipe), o.tune.maxSource, o.tune.maxTarget, o.tune.promptLength])
+      return `embedding/${c.role}/${c.task}/${c.seed}/${sizes(c.task)}/${tag}`
+    }
+    case "transfer":
+      return `transfer/${c.source}/${c.sourceSeed}/${c.target}/${c.seed}/${sizes(c.source)}-${sizes(c.target)}/${tagOf(optsOf(o, "source"))}-${tagOf(optsOf(o, "baseline"))}`
+  }
+}
+
+/**
+ * The work of one cell, the same wherever it runs: this process (`runStudy`) or a cluster's worker.
+ * A transfer cell reads its source prompt through `sourcePrompt` (the recorded source cell).
+ */
+export const cellWork = <E, R>(
+  env: Env,
+  o: StudyOptions,
+  data: ReadonlyMap<string, TaskData>,
+  c: CellSpec,
+  sourcePrompt: (task: string, seed: number) => Effect.Effect<HostTensor<"f32">, E, R>,
+) =>
+  Effect.gen(function* () {
+    const ds = (n: string) => data.get(n)
+    const missing = (n: string) => new InputError({ field: `task ${n}`, message: `no data for study task "${n}"` })
+    const tuned = (t: TaskData, from: HostTensor<"f32">, seed: number, opts: TuneOptions, keep: boolean) =>
+      Effect.map(
+        tunePrompt(env, [t.train], t.valid, from, seed, opts),
+        (r): Cell => ({ score: r.bestScore, ...(keep ? { prompt: r.best } : {}) }),
+      )
+    switch (c.kind) {
+      case "prompt": {
+        const t = ds(c.task)
+        if (!t) return yield* missing(c.task)
+        const init = sharedInit(env, o.tune.promptLength, c.seed, o.tune.vocabInit)
+        return yield* tuned(t, init, c.seed, optsOf(o, c.role), true)
+      }
+      case "embedding": {
+        const t = ds(c.task)
+        if (!t) return yield* missing(c.task)
+        const e = yield* embed(env, o.recipe, [t.train], t.valid, c.seed, { ...o.tune, steps: o.recipe.steps })
+        return { score: 0, embedding: e } satisfies Cell
+      }
+      case "transfer": {
+        const t = ds(c.target)
+        if (!t) return yield* missing(c.target)
+        const from = yield* sourcePrompt(c.source, c.sourceSeed)
+        return yield* tuned(t, from, c.seed, optsOf(o, "baseline"), false)
+      }
+    }
+  })
+
 /** Trains every cell not already in `store`: phase 1 sources and baselines, phase 2 every candidate into every target. */
 const trainGrid = (env: Env, o: StudyOptions, store: CellStore, data: ReadonlyMap<string, TaskData>) =>
   Effect.gen(function* () {
-    const ds = (n: string) => data.get(n) as TaskData
     const sem = yield* Semaphore.make(Math.max(1, o.workers))
     let computed = 0
-    const cell = <E, R>(key: string, work: Effect.Effect<Cell, E, R>) =>
+    const sourceCells = new Map<string, Cell>()
+    const cell = (spec: CellSpec) =>
       Effect.gen(function* () {
-        const hit = yield* store.get(key)
+        const key = cellKey(o, data, spec)
+        const hit = yield* store.get(key, spec)
         if (hit) return hit
+        const work = cellWork(env, o, data, spec, (s, cs) => {
+          const p = sourceCells.get(`${s}#${cs}`)?.prompt
+          return p
+            ? Effect.succeed(p)
+            : Effect.fail(new InputError({ field: `cell ${key}`, message: `source prompt ${s}#${cs} is missing` }))
+        })
         const c = yield* sem.withPermits(1)(work)
         yield* store.put(key, c)
         computed++
         yield* report({ kind: "info", message: `cell ${key}: ${c.score.toFixed(4)}` })
         return c
       })
-    const srcOpts: TuneOptions = { ...o.tune, steps: o.sourceSteps }
-    const tgtOpts: TuneOptions = { ...o.tune, steps: o.targetSteps }
-    const tuned = (t: TaskData, from: HostTensor<"f32">, seed: number, opts: TuneOptions, keep: boolean) =>
-      Effect.map(
-        tunePrompt(env, [t.train], t.valid, from, seed, opts),
-        (r): Cell => ({
-          score: r.bestScore,
-          ...(keep ? { prompt: r.best } : {}),
-        }),
-      )
-    // prompts do not depend on the recipe (cells shared by studies of several recipes); embeddings are
-    // keyed by it. `embed` reproduces an early checkpoint exactly, so it need not come from the run.
-    // keys carry what a cell depends on (options, optimizer, init sampler, data sizes), so that a
-    // rerun with other settings recomputes instead of reusing stale cells
-    const tagOf = (opts: TuneOptions) =>
-      runKeyOf({ ...opts, optimizer: opts.optimizer ?? "adafactor", vocabInit: opts.vocabInit ?? "vocab" })
-    const sizes = (n: string) => `${ds(n).train.examples.length}x${ds(n).valid.examples.length}`
-    const tag = runKeyOf([encodeRecipe(o.recipe), o.tune.maxSource, o.tune.maxTarget, o.tune.promptLength])
-    const embedding = (role: string, name: string, seed: number) =>
-      cell(
-        `embedding/${role}/${name}/${seed}/${sizes(name)}/${tag}`,
-        Effect.map(
-          embed(env, o.recipe, [ds(name).train], ds(name).valid, seed, { ...o.tune, steps: o.recipe.steps }),
-          (e): Cell => ({ score: 0, embedding: e }),
-        ),
-      )
-    const init = (seed: number) => sharedInit(env, o.tune.promptLength, seed, o.tune.vocabInit)
     const srcKeys = o.sources.flatMap((s) => o.seeds.map((seed) => [s, seed] as const))
     const tgtKeys = o.targets.flatMap((t) => o.seeds.map((seed) => [t, seed] as const))
-    const both = (role: string, name: string, seed: number, opts: TuneOptions) =>
+    const both = (role: "source" | "baseline", task: string, seed: number) =>
       Effect.zipWith(
-        cell(`${role}/${name}/${seed}/${sizes(name)}/${tagOf(opts)}`, tuned(ds(name), init(seed), seed, opts, true)),
-        embedding(role, name, seed),
+        cell({ kind: "prompt", role, task, seed }),
+        cell({ kind: "embedding", role, task, seed }),
         (c, e): Cell => ({ ...c, ...(e.embedding ? { embedding: e.embedding } : {}) }),
       )
     const phase1 = yield* Effect.all(
-      [
-        ...srcKeys.map(([s, seed]) => both("source", s, seed, srcOpts)),
-        ...tgtKeys.map(([t, seed]) => both("baseline", t, seed, tgtOpts)),
-      ],
+      [...srcKeys.map(([s, seed]) => both("source", s, seed)), ...tgtKeys.map(([t, seed]) => both("baseline", t, seed))],
       { concurrency: "unbounded" },
     )
-    const sourceCells = new Map(srcKeys.map(([s, seed], i) => [`${s}#${seed}`, phase1[i]]))
+    srcKeys.forEach(([s, seed], i) => {
+      sourceCells.set(`${s}#${seed}`, phase1[i])
+    })
     const baseCells = new Map(tgtKeys.map(([t, seed], i) => [`${t}#${seed}`, phase1[srcKeys.length + i]]))
     const pairs = tgtKeys.flatMap(([t, seed]) => srcKeys.map(([s, cs]) => ({ t, seed, s, cs })))
     const transfers = yield* Effect.all(
-      pairs.map(({ t, seed, s, cs }) =>
-        cell(
-          `transfer/${s}/${cs}/${t}/${seed}/${sizes(s)}-${sizes(t)}/${tagOf(srcOpts)}-${tagOf(tgtOpts)}`,
-          tuned(ds(t), sourceCells.get(`${s}#${cs}`)?.prompt as HostTensor<"f32">, seed, tgtOpts, false),
-        ),
-      ),
+      pairs.map(({ t, seed, s, cs }) => cell({ kind: "transfer", source: s, sourceSeed: cs, target: t, seed })),
       { concurrency: "unbounded" },
     )
     const transfer = new Map(pairs.map((p, i) => [`${p.s}#${p.cs}->${p.t}#${p.seed}`, transfers[i].score]))

@@ -4,11 +4,12 @@
  */
 import { Effect, FileSystem, Path, Result } from "effect"
 import { CheckpointError, ConfigError, type SafetensorsError } from "../errors.ts"
-import { decodeSafetensors } from "../graph/safetensors.ts"
+import { fnv1a } from "../graph/hash.ts"
+import { decodeSafetensors, encodeSafetensors, writeFileAtomic } from "../graph/safetensors.ts"
 import type { HostTensor } from "../graph/tensor.ts"
 import { sameShape, showShape } from "../graph/tensor.ts"
 import type { T5Config } from "./config.ts"
-import { decodeConfig } from "./config.ts"
+import { decodeConfig, encodeConfig } from "./config.ts"
 import { weightNames, weightShape } from "./graph.ts"
 
 export interface T5Model {
@@ -161,19 +162,45 @@ export const loadCheckpoint = (dir: string) =>
     return { config: checked.config, weights: checked.weights, source: dir } satisfies T5Model
   })
 
-/** FNV-1a over bytes, hex. */
-export const fnv1a = (bytes: Uint8Array, seed = 0x811c9dc5): string => {
-  let h = seed >>> 0
-  for (let i = 0; i < bytes.length; i++) {
-    h ^= bytes[i]
-    h = Math.imul(h, 0x01000193) >>> 0
-  }
-  return h.toString(16).padStart(8, "0")
-}
-
 /** Identifies a model: hash of its config and a checksum of its token embeddings. */
 export const fingerprint = (m: T5Model): string => {
   const cfg = new TextEncoder().encode(JSON.stringify(m.config))
   const emb = m.weights.get("shared.weight") as HostTensor<"f32">
   return `${fnv1a(cfg)}-${fnv1a(new Uint8Array(emb.data.buffer, emb.data.byteOffset, emb.data.byteLength))}`
 }
+
+/** Which model a prompt was trained for: its fingerprint and embedding width. */
+export interface ModelKey {
+  /** Config hash + embedding checksum (see `fingerprint`), or `ANY_MODEL`. */
+  readonly fingerprint: string
+  readonly dModel: number
+}
+
+/** The fingerprint of a prompt usable with any model of its width (imported prompts of unknown origin). */
+export const ANY_MODEL = "any"
+
+/** The key of a loaded model. */
+export const modelKey = (m: T5Model): ModelKey => ({ fingerprint: fingerprint(m), dModel: m.config.dModel })
+
+/** Whether a prompt made for `fingerprint` may be used with the model of `target` (same model, or `ANY_MODEL`). */
+export const fingerprintMatches = (fingerprint: string, target: string): boolean =>
+  fingerprint === target || fingerprint === ANY_MODEL
+
+const writeFailed = (file: string) => (e: { message: string }) => new CheckpointError({ file, field: "file", message: e.message })
+
+/** Writes a Hugging Face style checkpoint folder (config.json + model.safetensors), each file atomically. */
+export const saveCheckpoint = (dir: string, model: T5Model, metadata: Readonly<Record<string, string>> = {}) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(writeFailed(dir)))
+    const weights = new Map(model.weights)
+    const file = path.join(dir, "model.safetensors")
+    yield* writeFileAtomic(file, encodeSafetensors(weights, { format: "pt", ...metadata })).pipe(
+      Effect.mapError(writeFailed(file)),
+    )
+    const cfg = path.join(dir, "config.json")
+    yield* writeFileAtomic(cfg, new TextEncoder().encode(`${JSON.stringify(encodeConfig(model.config), null, 2)}\n`)).pipe(
+      Effect.mapError(writeFailed(cfg)),
+    )
+  })

@@ -5,6 +5,8 @@
  * `decoder_input_ids` i32 [B, T] and `labels` i32 [B, T] (-100 = ignored).
  */
 
+import { Result } from "effect"
+import { grad } from "../graph/autodiff.ts"
 import type { Node } from "../graph/ir.ts"
 import * as ir from "../graph/ir.ts"
 import { keyOf, uniformAt } from "../graph/random.ts"
@@ -236,4 +238,11 @@ export const dropoutMasks = (
     out.set(site.name, { dtype: "f32", shape: site.shape, data })
   }
   return out
+}
+
+/** The graph a prompt-tuning step runs (loss and prompt gradient) and its matmul FLOPs. */
+export const stepFlops = (config: T5Config, shape: T5Shape): number => {
+  const g = buildT5(config, shape)
+  const d = grad(g.loss, [g.prompt])
+  return Result.isSuccess(d) ? ir.matmulFlops([g.loss, ...d.success]) : Number.NaN
 }

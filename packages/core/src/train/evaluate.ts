@@ -10,8 +10,8 @@ import type { Dataset } from "../data/dataset.ts"
 import type { Tokenizer } from "../data/tokenizer.ts"
 import { InputError } from "../errors.ts"
 import type { HostTensor } from "../graph/tensor.ts"
-import type { T5Runner } from "../t5/model.ts"
-import { generateBeam, generateGreedy, rankScores } from "../t5/model.ts"
+import { generateBeam, generateGreedy, rankScores } from "../t5/decode.ts"
+import type { Runner } from "../t5/runner.ts"
 import * as M from "./metrics.ts"
 import { firstOfGroups, scoreFormatted } from "./scoring.ts"
 
@@ -71,7 +71,7 @@ export const computeMetrics = (ds: Dataset, predictions: readonly string[], gold
   return out
 }
 
-export const evaluatePrompt = (runner: T5Runner, tok: Tokenizer, prompt: HostTensor, ds: Dataset, o: EvalOptions = {}) =>
+export const evaluatePrompt = (runner: Runner, tok: Tokenizer, prompt: HostTensor, ds: Dataset, o: EvalOptions = {}) =>
   Effect.gen(function* () {
     const B = o.batchSize ?? 32
     const examples = ds.examples.slice(0, o.maxExamples ?? ds.examples.length)
@@ -92,17 +92,16 @@ export const evaluatePrompt = (runner: T5Runner, tok: Tokenizer, prompt: HostTen
     const cands = method === "rank" ? ds.candidates?.map((c) => tok.encode(c)) : undefined
     for (let i = 0; i < items.length; i += B) {
       const chunk = items.slice(i, i + B)
-      const batch = makeBatch(chunk, B, tok.padId, 8, o.maxSource ?? 512)
+      const batch = makeBatch(chunk, { rows: B, padId: tok.padId, maxSource: o.maxSource ?? 512 })
       if (cands && ds.candidates) {
-        const scores = yield* rankScores(
-          runner,
+        const scores = yield* rankScores(runner, {
           prompt,
-          batch.inputIds as HostTensor<"i32">,
-          batch.attentionMask,
-          cands,
-          o.normalize ?? false,
-          o.weights,
-        )
+          inputIds: batch.inputIds,
+          attentionMask: batch.attentionMask,
+          candidates: cands,
+          normalize: o.normalize ?? false,
+          ...(o.weights ? { weights: o.weights } : {}),
+        })
         for (let r = 0; r < chunk.length; r++) {
           let best = 0
           for (let k = 1; k < cands.length; k++)
@@ -110,10 +109,17 @@ export const evaluatePrompt = (runner: T5Runner, tok: Tokenizer, prompt: HostTen
           decoded.push(ds.candidates[best])
         }
       } else {
+        const input = {
+          prompt,
+          inputIds: batch.inputIds,
+          attentionMask: batch.attentionMask,
+          maxNewTokens: o.maxTarget ?? 64,
+          ...(o.weights ? { weights: o.weights } : {}),
+        }
         const gen =
           (o.beams ?? 1) > 1
-            ? yield* generateBeam(runner, prompt, batch.inputIds, batch.attentionMask, o.maxTarget ?? 64, o.beams ?? 1, o.weights)
-            : yield* generateGreedy(runner, prompt, batch.inputIds, batch.attentionMask, o.maxTarget ?? 64, o.weights)
+            ? yield* generateBeam(runner, { ...input, beams: o.beams ?? 1 })
+            : yield* generateGreedy(runner, input)
         const len = gen.shape[1]
         for (let r = 0; r < chunk.length; r++) decoded.push(tok.decode(Array.from(gen.data.subarray(r * len + 1, (r + 1) * len))))
       }

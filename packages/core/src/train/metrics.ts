@@ -113,11 +113,8 @@ export const groupExactMatch = (groups: readonly string[], pred: readonly unknow
   return all.size === 0 ? Number.NaN : [...all.values()].filter(Boolean).length / all.size
 }
 
-/** A task's score: the mean of its (finite) metrics, e.g. MRPC (F1 + accuracy) / 2. What checkpoints are selected by. */
-export const taskScore = (metrics: Readonly<Record<string, number>>): number => {
-  const v = Object.values(metrics).filter(Number.isFinite)
-  return v.length === 0 ? Number.NaN : v.reduce((a, b) => a + b, 0) / v.length
-}
+/** A task's score (the mean of its metrics): what checkpoints are selected by. */
+export { taskScore } from "../data/metric-names.ts"
 
 /** Matthews correlation for binary labels (`positive` vs the rest). */
 export const matthews = (pred: readonly unknown[], gold: readonly unknown[], positive: unknown): number => {
@@ -188,16 +185,4 @@ export const relativeErrorReduction = (baseline: number, score: number): number 
   return eb === 0 ? 0 : (eb - (1 - score)) / eb
 }
 
-export type MetricName =
-  | "accuracy"
-  | "f1"
-  | "macro_f1"
-  | "matthews"
-  | "pearson"
-  | "spearman"
-  | "exact_match"
-  /** MultiRC: exact match of all answers of a question, averaged over questions. */
-  | "group_exact_match"
-  /** ReCoRD: SQuAD exact match / token F1, best over the answers, one per passage/query. */
-  | "squad_em"
-  | "squad_f1"
+export type { MetricName } from "../data/metric-names.ts"

@@ -1,6 +1,10 @@
 /**
- * The two trainable problems: prompt tuning (only the prompt gets gradients) and model tuning (every
- * weight does; the paper's baseline). Both read batches from a task or a mixture of tasks.
+ * Prompt tuning, and the model-tuning baseline. `tunePrompt` is the entry point for prompt tuning
+ * (Adafactor, constant rate, checkpoints kept in memory, several validation sets): SPoT transfer,
+ * task embeddings and studies use it. Underneath, `promptProblem` and `modelProblem` describe what is
+ * trained (only the prompt gets gradients, or every weight) as a `Trainer.Problem`, whose batches come
+ * from a task or a mixture of tasks; `Trainer.train` is the generic loop that optimises a problem
+ * (`spot train` drives it directly for file checkpoints, schedules and resume).
  */
 import { Effect, FileSystem, Path } from "effect"
 import type { Encoded, MixingOptions } from "../data/batching.ts"
@@ -11,11 +15,14 @@ import { CheckpointError } from "../errors.ts"
 import { encodeSafetensors, writeFileAtomic } from "../graph/safetensors.ts"
 import type { HostTensor } from "../graph/tensor.ts"
 import type { T5Model } from "../t5/checkpoint.ts"
-import { fingerprint } from "../t5/checkpoint.ts"
-import { encodeConfig } from "../t5/config.ts"
-import type { T5Runner } from "../t5/model.ts"
+import { fingerprint, saveCheckpoint } from "../t5/checkpoint.ts"
+import type { Runner } from "../t5/runner.ts"
 import { evaluatePrompt } from "./evaluate.ts"
+import { fromVocab, fromVocabWithReplacement } from "./init.ts"
+import type { Schedule } from "./optim.ts"
+import { adafactor, adafactorHF } from "./optim.ts"
 import type { Params, Problem } from "./trainer.ts"
+import { train } from "./trainer.ts"
 
 export interface DataSetup {
   readonly model: T5Model
@@ -57,6 +64,14 @@ export const batchSource = (s: DataSetup) => {
   return { at, truncated: encoded.reduce((a, e) => a + e.truncated, 0), rates }
 }
 
+/** A micro-batch of `rows` rows, lengths bucketed (`LENGTH_BUCKET`) and capped at the setup's maxima. */
+const batchOf = (s: DataSetup, chunk: readonly Encoded[], rows: number) =>
+  makeBatch(chunk, { rows, padId: s.tokenizer.padId, maxSource: s.maxSource, maxTarget: s.maxTarget })
+
+/** The dropout seed of a training micro-batch, unless the setup turned dropout off. */
+const trainingDropout = (s: DataSetup, step: number, chunk: number): { dropoutSeed?: number } =>
+  s.dropout === false ? {} : { dropoutSeed: dropoutSeed(s.seed, step, chunk) }
+
 const tokens = (items: readonly Encoded[]) => items.reduce((a, i) => a + i.tgt.length, 0)
 
 /** Σ over micro-batches of (loss, grads) weighted by their share of target tokens: the full-batch mean. */
@@ -94,7 +109,7 @@ const accumulate = <E, R>(
 const fail = (file: string) => (e: { message: string }) => new CheckpointError({ file, field: "file", message: e.message })
 
 /** Prompt tuning of `init` (shape [L, d_model]). */
-export const promptProblem = (s: DataSetup, runner: T5Runner, init: HostTensor<"f32">) =>
+export const promptProblem = (s: DataSetup, runner: Runner, init: HostTensor<"f32">) =>
   Effect.gen(function* () {
     const path = yield* Path.Path
     const src = batchSource(s)
@@ -108,13 +123,12 @@ export const promptProblem = (s: DataSetup, runner: T5Runner, init: HostTensor<"
       lossAndGrads: (params, step) =>
         accumulate(src.at(step), micro, (chunk, index) =>
           Effect.map(
-            runner.run(
-              params.get("prompt") as HostTensor<"f32">,
-              makeBatch(chunk, micro, s.tokenizer.padId, 8, s.maxSource, s.maxTarget),
-              ["loss", "promptGrad"],
-              undefined,
-              s.dropout === false ? undefined : dropoutSeed(s.seed, step, index),
-            ),
+            runner.run({
+              prompt: params.get("prompt") as HostTensor<"f32">,
+              batch: batchOf(s, chunk, micro),
+              outputs: ["loss", "promptGrad"],
+              ...trainingDropout(s, step, index),
+            }),
             (r) => ({ loss: r.loss?.data[0] ?? Number.NaN, grads: new Map([["prompt", r.promptGrad as HostTensor<"f32">]]) }),
           ),
         ),
@@ -154,7 +168,7 @@ export const promptMetadata = (
 })
 
 /** Model tuning: every weight trained, no prompt (`runner` must feed weights). */
-export const modelProblem = (s: DataSetup, runner: T5Runner) =>
+export const modelProblem = (s: DataSetup, runner: Runner) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
@@ -169,13 +183,13 @@ export const modelProblem = (s: DataSetup, runner: T5Runner) =>
       lossAndGrads: (params, step) =>
         accumulate(src.at(step), micro, (chunk, index) =>
           Effect.map(
-            runner.run(
-              empty,
-              makeBatch(chunk, micro, s.tokenizer.padId, 8, s.maxSource, s.maxTarget),
-              ["loss", "weightGrads"],
-              params,
-              s.dropout === false ? undefined : dropoutSeed(s.seed, step, index),
-            ),
+            runner.run({
+              prompt: empty,
+              batch: batchOf(s, chunk, micro),
+              outputs: ["loss", "weightGrads"],
+              weights: params,
+              ...trainingDropout(s, step, index),
+            }),
             (r) => ({ loss: r.loss?.data[0] ?? Number.NaN, grads: r.weightGrads ?? new Map() }),
           ),
         ),
@@ -203,17 +217,140 @@ export const modelProblem = (s: DataSetup, runner: T5Runner) =>
     return { problem, truncated: src.truncated, rates: src.rates }
   })
 
-/** Writes a Hugging Face style checkpoint folder (config.json + model.safetensors), each file atomically. */
-export const saveCheckpoint = (dir: string, model: T5Model, metadata: Readonly<Record<string, string>> = {}) =>
+export interface TuneOptions {
+  readonly steps: number
+  readonly batchSize: number
+  readonly lr: number
+  readonly evalEvery: number
+  readonly maxSource: number
+  readonly maxTarget: number
+  readonly promptLength: number
+  readonly maxEvalExamples?: number
+  /** Save the early checkpoint (task embedding) at this step. */
+  readonly embeddingStep?: number
+  readonly checkpointDir?: string
+  /** `adafactor` (t5x, default) or `adafactor-hf` (transformers' variant, for reproducing earlier runs). */
+  readonly optimizer?: OptimizerName
+  /** The shared init's vocabulary sampler (default `vocab`: without replacement). */
+  readonly vocabInit?: VocabInit
+  /** Learning-rate schedule (default: constant `lr`). */
+  readonly schedule?: Schedule
+}
+
+export type OptimizerName = "adafactor" | "adafactor-hf"
+export type VocabInit = "vocab" | "vocab-with-replacement"
+
+export const optimizerNamed = (name: OptimizerName = "adafactor") => (name === "adafactor-hf" ? adafactorHF() : adafactor())
+
+export interface Tuned {
+  readonly best: HostTensor<"f32">
+  readonly bestScore: number
+  readonly bestStep: number
+  readonly early?: HostTensor<"f32">
+  /** Validation score after each evaluation: [step, score]. */
+  readonly curve: ReadonlyArray<readonly [number, number]>
+  readonly last: HostTensor<"f32">
+}
+
+export interface Env {
+  readonly model: T5Model
+  readonly tokenizer: Tokenizer
+  readonly runner: Runner
+}
+
+/** The shared initialisation of a seed for prompt tuning (vocabulary-sampled): the same for every task. */
+export const sharedInit = (env: Env, L: number, seed: number, init: VocabInit = "vocab") =>
+  (init === "vocab-with-replacement" ? fromVocabWithReplacement : fromVocab)(env.model, env.tokenizer, L, seed)
+
+/**
+ * Prompt tuning of `init` on `train` (one task or a mixture), selected on `valid` (several
+ * validation sets, e.g. one per task of a mixture: the mean of their scores).
+ */
+export const tunePrompt = (
+  env: Env,
+  trainSets: readonly Dataset[],
+  validSets: Dataset | readonly Dataset[],
+  init: HostTensor<"f32">,
+  seed: number,
+  o: TuneOptions,
+) =>
   Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(fail(dir)))
-    const weights = new Map(model.weights)
-    const file = path.join(dir, "model.safetensors")
-    yield* writeFileAtomic(file, encodeSafetensors(weights, { format: "pt", ...metadata })).pipe(Effect.mapError(fail(file)))
-    const cfg = path.join(dir, "config.json")
-    yield* writeFileAtomic(cfg, new TextEncoder().encode(`${JSON.stringify(encodeConfig(model.config), null, 2)}\n`)).pipe(
-      Effect.mapError(fail(cfg)),
+    let early: HostTensor<"f32"> | undefined
+    const valids: readonly Dataset[] = Array.isArray(validSets) ? validSets : [validSets as Dataset]
+    const valid = valids[0]
+    const { problem } = yield* promptProblem(
+      {
+        model: env.model,
+        tokenizer: env.tokenizer,
+        train: trainSets,
+        valid,
+        batchSize: o.batchSize,
+        maxSource: o.maxSource,
+        maxTarget: o.maxTarget,
+        seed,
+        ...(o.maxEvalExamples ? { maxEvalExamples: o.maxEvalExamples } : {}),
+        ...(o.checkpointDir ? { checkpointDir: o.checkpointDir } : {}),
+      },
+      env.runner,
+      init,
     )
+    const evaluateAll = (params: ReadonlyMap<string, HostTensor<"f32">>) =>
+      Effect.gen(function* () {
+        const scores: number[] = []
+        const metrics: Record<string, number> = {}
+        for (const ds of valids) {
+          const r = yield* score(env, params.get("prompt") as HostTensor<"f32">, ds, o)
+          scores.push(r)
+          metrics[ds.task.name] = r
+        }
+        return { score: scores.reduce((a, b) => a + b, 0) / scores.length, metrics }
+      })
+    // keep checkpoints in memory (a study runs thousands of these); files only when asked
+    const inMemory = {
+      ...problem,
+      ...(valids.length > 1 ? { evaluate: evaluateAll } : {}),
+      save: (
+        which: "best" | "last" | "early",
+        params: ReadonlyMap<string, HostTensor<"f32">>,
+        meta: { step: number; score: number; metrics: Readonly<Record<string, number>> },
+      ) =>
+        Effect.gen(function* () {
+          if (which === "early") early = params.get("prompt")
+          return yield* problem.save(which, params, meta)
+        }),
+    }
+    const r = yield* train(inMemory, {
+      steps: o.steps,
+      evalEvery: o.evalEvery,
+      ...(o.embeddingStep ? { embeddingStep: o.embeddingStep } : {}),
+      seed,
+      optimizer: optimizerNamed(o.optimizer),
+      schedule: o.schedule ?? { kind: "constant", lr: o.lr },
+      runKey: "in-memory",
+      ...(o.checkpointDir ? { checkpointDir: o.checkpointDir } : {}),
+    })
+    return {
+      best: r.best.params.get("prompt") as HostTensor<"f32">,
+      bestScore: r.best.score,
+      bestStep: r.best.step,
+      ...(early ? { early } : {}),
+      curve: r.history.filter((h) => h.score !== undefined).map((h) => [h.step, h.score as number] as const),
+      last: r.params.get("prompt") as HostTensor<"f32">,
+    } satisfies Tuned
   })
+
+/** Score of a prompt on a dataset (the task's first metric). */
+export const score = (
+  env: Env,
+  prompt: HostTensor<"f32">,
+  ds: Dataset,
+  o: Pick<TuneOptions, "maxSource" | "maxTarget" | "maxEvalExamples">,
+) =>
+  Effect.map(
+    evaluatePrompt(env.runner, env.tokenizer, prompt, ds, {
+      maxSource: o.maxSource,
+      maxTarget: o.maxTarget,
+      ...(o.maxEvalExamples ? { maxExamples: o.maxEvalExamples } : {}),
+    }),
+    (r) => r.score,
+  )

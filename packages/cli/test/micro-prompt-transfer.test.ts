@@ -6,7 +6,7 @@
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { OnnxBackend } from "@spot/backend-cuda"
-import { Spot, T5, T5Checkpoint, Tokenizers } from "@spot/core"
+import { T5Checkpoint, T5Runner, Tokenizers, Tuning } from "@spot/core"
 import { Synthetic } from "@spot/experiments"
 import { Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
@@ -24,7 +24,7 @@ describe("prompt tuning and generic transfer with the micro model", () => {
     const r = await Effect.runPromise(
       Effect.gen(function* () {
         const model = yield* T5Checkpoint.loadCheckpoint(join(ROOT, "packages/experiments/models/micro-t5"))
-        const runner = yield* T5.makeRunner(model)
+        const runner = yield* T5Runner.makeRunner(model)
         const env = { model, tokenizer: Tokenizers.byteTokenizer, runner }
         const task = (name: string) => {
           const t = Synthetic.taskNamed(name)
@@ -33,12 +33,12 @@ describe("prompt tuning and generic transfer with the micro model", () => {
         }
         const a = task("movie-sentiment")
         const b = task("food-sentiment")
-        const init = Spot.sharedInit(env, opts.promptLength, 0)
-        const first = yield* Spot.tunePrompt(env, [a.train], a.valid, init, 0, opts)
-        const scratch = yield* Spot.tunePrompt(env, [b.train], b.valid, init, 0, opts)
-        const transfer = yield* Spot.tunePrompt(env, [b.train], b.valid, first.best, 0, opts)
+        const init = Tuning.sharedInit(env, opts.promptLength, 0)
+        const first = yield* Tuning.tunePrompt(env, [a.train], a.valid, init, 0, opts)
+        const scratch = yield* Tuning.tunePrompt(env, [b.train], b.valid, init, 0, opts)
+        const transfer = yield* Tuning.tunePrompt(env, [b.train], b.valid, first.best, 0, opts)
         return { first, scratch, transfer }
-      }).pipe(Effect.provide(layer)),
+      }).pipe(Effect.scoped, Effect.provide(layer)),
     )
     expect(r.first.bestScore).toBeGreaterThanOrEqual(THRESHOLD)
     const fromScratch = stepsTo(r.scratch.curve, THRESHOLD)
