@@ -33,6 +33,12 @@ export const NODE_INSTALL = "npm install onnxruntime-node"
 /** onnxruntime-node's own install step for the CUDA provider (it reaches api.nuget.org). */
 export const CUDA_INSTALL = "`ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node`"
 
+/** `; install it with `npm install X`` when a loader failed on a missing package X. */
+const installHint = (e: unknown) => {
+  const pkg = /Cannot find (?:package|module) '((?:@[^/']+\/)?[^/']+)/.exec(String(e))?.[1]
+  return pkg ? `; install it with \`npm install ${pkg}\`` : ""
+}
+
 /** Loads a runtime; the default is onnxruntime-node, imported only when a backend is built. */
 export const loadRuntime = (source: RuntimeSource | undefined): Effect.Effect<OrtRuntime, BackendUnavailable> =>
   Effect.tryPromise({
@@ -48,7 +54,7 @@ export const loadRuntime = (source: RuntimeSource | undefined): Effect.Effect<Or
         message:
           source === undefined
             ? `onnxruntime-node cannot be loaded (${String(e)}); install it with \`${NODE_INSTALL}\`, or pass another runtime (e.g. onnxruntime-web) as \`runtime\``
-            : `the ONNX Runtime given as \`runtime\` cannot be loaded: ${String(e)}`,
+            : `the ONNX Runtime given as \`runtime\` cannot be loaded (${String(e)})${installHint(e)}`,
       }),
   })
 
