@@ -4,6 +4,7 @@ import { Console, Effect, Layer } from "effect"
 import { Command } from "effect/cli"
 import { bench } from "./commands/bench.ts"
 import { demo } from "./commands/demo.ts"
+import { doctor } from "./commands/doctor.ts"
 import { evalCommand, predict } from "./commands/evaluate.ts"
 import { library } from "./commands/library.ts"
 import { parity } from "./commands/parity.ts"
@@ -29,6 +30,7 @@ const spot = Command.make("spot").pipe(
     pretrain,
     parity,
     bench,
+    doctor,
   ]),
 )
 
