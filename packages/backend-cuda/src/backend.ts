@@ -29,6 +29,8 @@ export interface OnnxOptions {
    * the system after each run, which keeps the peak of large backward passes lower).
    */
   readonly arena?: boolean
+  /** Memory-pattern planning (default: as `arena`). */
+  readonly memoryPattern?: boolean
   /**
    * How weights are bound: `external` (default) as initializers whose bytes stay in the host buffers
    * (in-memory external data; constant MatMul operands are pre-packed), or `inputs`, fed per run.
@@ -76,7 +78,7 @@ const sessionOptions = (provider: Provider, options: OnnxOptions): Common.Infere
     executionProviders: [provider],
     graphOptimizationLevel: options.optimization ?? "all",
     enableCpuMemArena: options.arena ?? false,
-    enableMemPattern: options.arena ?? false,
+    enableMemPattern: options.memoryPattern ?? options.arena ?? false,
     // errors come back as typed BackendErrors; the runtime's own log would repeat them on stderr
     logSeverityLevel: 4,
     // idle pool threads must not spin by default: several sessions (shape buckets, evaluation) share the cores

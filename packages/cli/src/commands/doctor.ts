@@ -2,11 +2,14 @@
  * `spot doctor`: which execution providers load on this machine, why the others do not, and what to
  * install. ONNX Runtime (onnxruntime-node): cpu, cuda, webgpu; the WGSL backend: WebGPU via dawn.node.
  */
+import { execFileSync } from "node:child_process"
+import { join } from "node:path"
 import {
   CUDA_INSTALL,
   cudaMissing,
   loadRuntime,
   NODE_INSTALL,
+  nodeNativeDir,
   type OrtRuntime,
   type Provider,
   probeProvider,
@@ -40,15 +43,28 @@ const ONNX_HINTS: Record<"cpu" | "cuda" | "webgpu", string> = {
   webgpu: "onnxruntime-node's WebGPU provider needs a GPU adapter (Vulkan on Linux) — or use `--backend webgpu`",
 }
 
+/** The shared libraries a provider library needs that the dynamic loader cannot find (via `ldd`). */
+const missingLibraries = (file: string): string[] => {
+  const dir = nodeNativeDir()
+  if (!dir) return []
+  try {
+    const out = execFileSync("ldd", [join(dir, file)], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })
+    return out.split("\n").flatMap((l) => (/=> not found/.test(l) ? [l.trim().split(" ")[0]] : []))
+  } catch {
+    return []
+  }
+}
+
 const checkOrt = (ort: OrtRuntime, p: "cpu" | "cuda" | "webgpu") =>
   Effect.gen(function* () {
     const provider = `onnx:${p}`
     const missing = p === "cuda" ? cudaMissing() : undefined
     if (missing) return { provider, ok: false, detail: missing, install: ONNX_HINTS.cuda } satisfies ProviderCheck
     const r = yield* Effect.result(probeProvider(ort, p as Provider))
-    return Result.isSuccess(r)
-      ? ({ provider, ok: true, detail: "creates a session" } satisfies ProviderCheck)
-      : ({ provider, ok: false, detail: firstLine(r.failure), install: ONNX_HINTS[p] } satisfies ProviderCheck)
+    if (Result.isSuccess(r)) return { provider, ok: true, detail: "creates a session" } satisfies ProviderCheck
+    const unresolved = p === "cuda" ? missingLibraries("libonnxruntime_providers_cuda.so") : []
+    const detail = unresolved.length > 0 ? `${firstLine(r.failure)}; not found: ${unresolved.join(", ")}` : firstLine(r.failure)
+    return { provider, ok: false, detail, install: ONNX_HINTS[p] } satisfies ProviderCheck
   })
 
 const checkDawn = Effect.gen(function* () {
