@@ -25,11 +25,14 @@ export interface OnnxOptions {
   /** Intra-op threads (default: onnxruntime's choice, one per core). */
   readonly threads?: number
   /**
-   * onnxruntime's CPU memory arena and memory-pattern planning (default false: buffers go back to
-   * the system after each run, which keeps the peak of large backward passes lower).
+   * onnxruntime's CPU memory arena (default true: freed buffers are reused; without it every large
+   * buffer is a fresh mmap whose page faults cost more than the elementwise op that fills it).
    */
   readonly arena?: boolean
-  /** Memory-pattern planning (default: as `arena`). */
+  /**
+   * Memory-pattern planning (default false: it keeps every buffer of a large backward pass at once,
+   * 15.5 GB instead of 8.8 GB at T5 v1.1 base, 8 × 612).
+   */
   readonly memoryPattern?: boolean
   /**
    * How weights are bound: `external` (default) as initializers whose bytes stay in the host buffers
@@ -77,8 +80,8 @@ const sessionOptions = (provider: Provider, options: OnnxOptions): Common.Infere
   return {
     executionProviders: [provider],
     graphOptimizationLevel: options.optimization ?? "all",
-    enableCpuMemArena: options.arena ?? false,
-    enableMemPattern: options.memoryPattern ?? options.arena ?? false,
+    enableCpuMemArena: options.arena ?? true,
+    enableMemPattern: options.memoryPattern ?? false,
     // errors come back as typed BackendErrors; the runtime's own log would repeat them on stderr
     logSeverityLevel: 4,
     // idle pool threads must not spin by default: several sessions (shape buckets, evaluation) share the cores

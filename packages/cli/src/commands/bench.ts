@@ -22,7 +22,14 @@ const onnxFlags = {
     Flag.withDescription("onnx only: graph optimisation level"),
   ),
   spinning: Flag.Boolean("spinning").pipe(Flag.withDefault(false), Flag.withDescription("onnx only: idle threads spin")),
-  arena: Flag.Boolean("arena").pipe(Flag.withDefault(false), Flag.withDescription("onnx only: CPU memory arena")),
+  arena: Flag.Literals("arena", ["on", "off"] as const).pipe(
+    Flag.withDefault("on" as const),
+    Flag.withDescription("onnx only: CPU memory arena"),
+  ),
+  memPattern: Flag.Boolean("mem-pattern").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("onnx only: memory-pattern planning (higher peak memory)"),
+  ),
   ortProfile: Flag.String("ort-profile").pipe(
     Flag.withDefault(""),
     Flag.withDescription("onnx only: write ONNX Runtime's per-op profile with this file prefix"),
@@ -32,14 +39,16 @@ type OnnxFlags = {
   weights: "external" | "inputs"
   ortOpt: "all" | "extended" | "basic" | "disabled"
   spinning: boolean
-  arena: boolean
+  arena: "on" | "off"
+  memPattern: boolean
   ortProfile: string
 }
 const onnxTuning = (f: OnnxFlags) => ({
   weights: f.weights,
   optimization: f.ortOpt,
   spinning: f.spinning,
-  arena: f.arena,
+  arena: f.arena === "on",
+  memoryPattern: f.memPattern,
   ...(f.ortProfile ? { profilePrefix: f.ortProfile } : {}),
 })
 
@@ -102,14 +111,18 @@ const matmul = Command.make(
     ...onnxFlags,
     json,
   },
-  ({ n, reps, tile, json, weights, ortOpt, spinning, arena, ortProfile, ...choice }) =>
+  ({ n, reps, tile, json, weights, ortOpt, spinning, arena, memPattern, ortProfile, ...choice }) =>
     Effect.gen(function* () {
       const info = yield* describeBackend
       const r = { ...(yield* matmulGflops(n, 5, reps)), ...info }
       yield* json ? printJson(r) : printRecord(`matmul ${n}³ ×${reps} on ${info.backend}`, { ms: r.ms, gflops: r.gflops })
     }).pipe(
       Effect.provide(
-        backendLayer(choice, { tiles: parseTile(tile) }, onnxTuning({ weights, ortOpt, spinning, arena, ortProfile })),
+        backendLayer(
+          choice,
+          { tiles: parseTile(tile) },
+          onnxTuning({ weights, ortOpt, spinning, arena, memPattern, ortProfile }),
+        ),
       ),
     ),
 ).pipe(Command.withDescription("Practical matmul peak (GFLOP/s) of a backend."))
@@ -183,6 +196,7 @@ const step = Command.make(
     ortOpt,
     spinning,
     arena,
+    memPattern,
     ortProfile,
     ...choice
   }) =>
@@ -213,7 +227,11 @@ const step = Command.make(
       }
     }).pipe(
       Effect.provide(
-        backendLayer(choice, { tiles: parseTile(tile), profile }, onnxTuning({ weights, ortOpt, spinning, arena, ortProfile })),
+        backendLayer(
+          choice,
+          { tiles: parseTile(tile), profile },
+          onnxTuning({ weights, ortOpt, spinning, arena, memPattern, ortProfile }),
+        ),
       ),
     ),
 ).pipe(Command.withDescription("Time one prompt-tuning step (forward + prompt gradient)."))
