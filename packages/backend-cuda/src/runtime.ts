@@ -31,7 +31,7 @@ export interface ProviderReport {
 
 export const NODE_INSTALL = "npm install onnxruntime-node"
 /** onnxruntime-node's own install step for the CUDA provider (it reaches api.nuget.org). */
-export const CUDA_INSTALL = "`ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node`"
+export const CUDA_INSTALL = "`ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js`"
 
 /** `; install it with `npm install X`` when a loader failed on a missing package X. */
 const installHint = (e: unknown) => {
