@@ -1,9 +1,11 @@
 /**
  * IR → ONNX (`ai.onnx`, opset 18). One IR node lowers to one or a few standard ops; every node's
  * value is named `v<index>` in topological order. Inputs named in `bound` (the weights) become
- * graph inputs too, fed the same host buffers on every run (zero-copy on the CPU provider, and
- * never duplicated across compiled shapes); `transpose(weight)` is hoisted out of the graph and
- * fed pre-transposed, since a frozen weight's transpose is the same every step.
+ * either initializers whose bytes live outside the model (`weights: "external"`, the default: the
+ * runtime reads them from host buffers handed over as in-memory external data, and constant MatMul
+ * operands can be pre-packed by the CPU kernels) or graph inputs fed the same host buffers on every
+ * run (`weights: "inputs"`). `transpose(weight)` is hoisted out of the graph and bound
+ * pre-transposed, since a frozen weight's transpose is the same every step.
  */
 import type { HostTensor, IR } from "@spot/core/graph"
 import { Result } from "effect"
@@ -26,8 +28,11 @@ export interface CompiledModel {
   readonly bytes: Uint8Array
   /** Graph inputs to feed on every run: name in the ONNX graph → IR input name. */
   readonly feeds: ReadonlyMap<string, string>
-  /** Bound inputs: ONNX input name → weight name and whether it is fed transposed. */
-  readonly weights: ReadonlyMap<string, { readonly name: string; readonly transposed: boolean }>
+  /**
+   * Bound weights: ONNX name → weight name, whether it is bound transposed, and (for external
+   * initializers) the external-data path the runtime expects its bytes under.
+   */
+  readonly weights: ReadonlyMap<string, BoundWeight>
   /** ONNX output name → IR output name and dtype. */
   readonly outputs: ReadonlyArray<{
     readonly onnx: string
@@ -38,6 +43,15 @@ export interface CompiledModel {
   /** Number of ONNX nodes (for reports). */
   readonly nodeCount: number
 }
+
+export interface BoundWeight {
+  readonly name: string
+  readonly transposed: boolean
+  readonly path?: string
+}
+
+/** How weights enter the model: external-data initializers (default) or per-run graph inputs. */
+export type WeightMode = "external" | "inputs"
 
 const onnxType = (t: IR.IRType) => (t === "f32" ? FLOAT : INT32)
 
@@ -65,13 +79,14 @@ export const compileToOnnx = (
   graph: IR.Graph,
   topo: readonly Node[],
   bound: ReadonlySet<string>,
+  mode: WeightMode = "external",
 ): Result.Result<CompiledModel, { op: string; message: string }> => {
   const names = new Map<Node, string>()
   const nodes: INode[] = []
   const inits: ITensor[] = []
   const inputs: IValueInfo[] = []
   const feeds = new Map<string, string>()
-  const weights = new Map<string, { name: string; transposed: boolean }>()
+  const weights = new Map<string, BoundWeight>()
   const seenInputs = new Map<string, string>()
   let counter = 0
   const fresh = (p: string) => `${p}${counter++}`
@@ -105,8 +120,25 @@ export const compileToOnnx = (
     if (existing) return existing
     const onnxName = fresh(transposed ? "wT" : "w")
     seenInputs.set(key, onnxName)
-    inputs.push(valueInfo(onnxName, FLOAT, shape))
-    weights.set(onnxName, { name, transposed })
+    if (mode === "inputs") {
+      inputs.push(valueInfo(onnxName, FLOAT, shape))
+      weights.set(onnxName, { name, transposed })
+      return onnxName
+    }
+    const path = `${onnxName}.bin`
+    const bytes = 4 * shape.reduce((a, b) => a * b, 1)
+    inits.push({
+      name: onnxName,
+      dataType: FLOAT,
+      dims: [...shape],
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [
+        { key: "location", value: path },
+        { key: "offset", value: "0" },
+        { key: "length", value: String(bytes) },
+      ],
+    })
+    weights.set(onnxName, { name, transposed, path })
     return onnxName
   }
 

@@ -1,5 +1,5 @@
 /** Backend selection for the CLI: flags → a Layer providing the core `Backend` service. */
-import { OnnxBackend, type OnnxBackendShape } from "@spot/backend-cuda"
+import { OnnxBackend, type OnnxBackendShape, type OnnxOptions } from "@spot/backend-cuda"
 import { DEFAULT_TILES, type Tiles, WebGpuBackend, type WebGpuBackendShape } from "@spot/backend-webgpu"
 import { Backend, type BackendUnavailable, ReferenceBackend } from "@spot/core"
 import { Effect, type Layer } from "effect"
@@ -43,12 +43,13 @@ export const parseTile = (spec: string): Tiles | undefined => {
 export const backendLayer = (
   c: BackendChoice,
   webgpu: { tiles?: Tiles | undefined; profile?: boolean } = {},
+  onnx: Omit<OnnxOptions, "provider" | "threads" | "runtime"> = {},
 ): Layer.Layer<Backend, BackendUnavailable> => {
   switch (c.backend) {
     case "reference":
       return ReferenceBackend.layer
     case "onnx":
-      return OnnxBackend.layer({ provider: c.provider, ...(c.threads > 0 ? { threads: c.threads } : {}) })
+      return OnnxBackend.layer({ ...onnx, provider: c.provider, ...(c.threads > 0 ? { threads: c.threads } : {}) })
     case "webgpu":
       return WebGpuBackend.layer({
         ...(webgpu.tiles ? { tiles: webgpu.tiles } : {}),

@@ -5,6 +5,7 @@ import { Command } from "effect/cli"
 import { bench } from "./commands/bench.ts"
 import { data } from "./commands/data.ts"
 import { demo } from "./commands/demo.ts"
+import { doctor } from "./commands/doctor.ts"
 import { evalCommand, predict } from "./commands/evaluate.ts"
 import { library } from "./commands/library.ts"
 import { parity } from "./commands/parity.ts"
@@ -33,6 +34,7 @@ const spot = Command.make("spot").pipe(
     bench,
     data,
     worker,
+    doctor,
   ]),
 )
 

@@ -12,6 +12,47 @@ const tile = Flag.String("tile").pipe(
   Flag.withDefault(""),
   Flag.withDescription("webgpu only: the big matmul tiling as BMxBNxBK:TMxTN (default 128x128x8:8x8)"),
 )
+/** ONNX Runtime tuning for benchmarks: how weights are bound, optimisation level, spinning, arena, profile. */
+const onnxFlags = {
+  weights: Flag.Literals("weights", ["external", "inputs"] as const).pipe(
+    Flag.withDefault("external" as const),
+    Flag.withDescription("onnx only: weights as external-data initializers (pre-packed) or as per-run inputs"),
+  ),
+  ortOpt: Flag.Literals("ort-opt", ["all", "extended", "basic", "disabled"] as const).pipe(
+    Flag.withDefault("all" as const),
+    Flag.withDescription("onnx only: graph optimisation level"),
+  ),
+  spinning: Flag.Boolean("spinning").pipe(Flag.withDefault(false), Flag.withDescription("onnx only: idle threads spin")),
+  arena: Flag.Literals("arena", ["on", "off"] as const).pipe(
+    Flag.withDefault("on" as const),
+    Flag.withDescription("onnx only: CPU memory arena"),
+  ),
+  memPattern: Flag.Boolean("mem-pattern").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("onnx only: memory-pattern planning (higher peak memory)"),
+  ),
+  ortProfile: Flag.String("ort-profile").pipe(
+    Flag.withDefault(""),
+    Flag.withDescription("onnx only: write ONNX Runtime's per-op profile with this file prefix"),
+  ),
+}
+type OnnxFlags = {
+  weights: "external" | "inputs"
+  ortOpt: "all" | "extended" | "basic" | "disabled"
+  spinning: boolean
+  arena: "on" | "off"
+  memPattern: boolean
+  ortProfile: string
+}
+const onnxTuning = (f: OnnxFlags) => ({
+  weights: f.weights,
+  optimization: f.ortOpt,
+  spinning: f.spinning,
+  arena: f.arena === "on",
+  memoryPattern: f.memPattern,
+  ...(f.ortProfile ? { profilePrefix: f.ortProfile } : {}),
+})
+
 const peakRssMb = () => process.resourceUsage().maxRSS / 1024
 
 /** Median of `iters` timed runs after `warmup` untimed ones, in ms. */
@@ -41,21 +82,22 @@ const random = (n: number, seed: number) => {
 /**
  * GFLOP/s of n×n×n matmuls on the current backend: `reps` chained products of resident operands
  * (bound once, as weights are), reduced to one scalar, so that a device backend is timed on its
- * kernels rather than on host transfers.
+ * kernels rather than on host transfers. The left operand is scaled by a fed scalar, so that a
+ * runtime that constant-folds bound weights (ONNX Runtime with initializers) still computes them.
  */
 export const matmulGflops = (n: number, iters = 5, reps = 4) =>
   Effect.gen(function* () {
     const backend = yield* Backend
     const a = IR.input("a", [n, n])
     const b = IR.input("b", [n, n])
-    let c = IR.matmul(a, b)
+    let c = IR.matmul(IR.mul(a, IR.input("scale", [1])), b)
     for (let r = 1; r < reps; r++) c = IR.matmul(IR.mul(c, 1 / n), b)
     const weights = new Map([
       ["a", { dtype: "f32", shape: [n, n], data: random(n * n, 1) } as const],
       ["b", { dtype: "f32", shape: [n, n], data: random(n * n, 2) } as const],
     ])
     const session = yield* backend.compile({ outputs: { s: IR.sum(c) } }, weights)
-    const ms = yield* timeIt(session.run({}), 2, iters)
+    const ms = yield* timeIt(session.run({ scale: { dtype: "f32", shape: [1], data: new Float32Array([1]) } }), 2, iters)
     yield* session.dispose
     return { n, reps, ms, gflops: (reps * 2 * n ** 3) / (ms * 1e6) }
   })
@@ -67,14 +109,23 @@ const matmul = Command.make(
     reps: Flag.Int("reps").pipe(Flag.withDefault(4), Flag.withDescription("chained products per timed run")),
     tile,
     ...backendFlags,
+    ...onnxFlags,
     json,
   },
-  ({ n, reps, tile, json, ...choice }) =>
+  ({ n, reps, tile, json, weights, ortOpt, spinning, arena, memPattern, ortProfile, ...choice }) =>
     Effect.gen(function* () {
       const info = yield* describeBackend
       const r = { ...(yield* matmulGflops(n, 5, reps)), ...info }
       yield* json ? printJson(r) : printRecord(`matmul ${n}³ ×${reps} on ${info.backend}`, { ms: r.ms, gflops: r.gflops })
-    }).pipe(Effect.provide(backendLayer(choice, { tiles: parseTile(tile) }))),
+    }).pipe(
+      Effect.provide(
+        backendLayer(
+          choice,
+          { tiles: parseTile(tile) },
+          onnxTuning({ weights, ortOpt, spinning, arena, memPattern, ortProfile }),
+        ),
+      ),
+    ),
 ).pipe(Command.withDescription("Practical matmul peak (GFLOP/s) of a backend."))
 
 /** One prompt-tuning step (loss + prompt gradient) at a given shape; its compiled sessions are freed after. */
@@ -130,9 +181,28 @@ const step = Command.make(
       Flag.withDescription("webgpu only: time each op (dispatches run one by one) and print the slowest"),
     ),
     ...backendFlags,
+    ...onnxFlags,
     json,
   },
-  ({ model: spec, batch, src, prompt, tgt, iters, matmul: mm, tile, profile, json, ...choice }) =>
+  ({
+    model: spec,
+    batch,
+    src,
+    prompt,
+    tgt,
+    iters,
+    matmul: mm,
+    tile,
+    profile,
+    json,
+    weights,
+    ortOpt,
+    spinning,
+    arena,
+    memPattern,
+    ortProfile,
+    ...choice
+  }) =>
     Effect.gen(function* () {
       const info = yield* describeBackend
       const ref = mm > 0 ? yield* matmulGflops(mm) : undefined
@@ -158,7 +228,15 @@ const step = Command.make(
         yield* Console.log("slowest ops (ms over every timed run, dispatches):")
         for (const r of ops) yield* Console.log(`  ${r.op.padEnd(28)} ${r.ms.toFixed(1).padStart(9)}  ${r.dispatches}`)
       }
-    }).pipe(Effect.provide(backendLayer(choice, { tiles: parseTile(tile), profile }))),
+    }).pipe(
+      Effect.provide(
+        backendLayer(
+          choice,
+          { tiles: parseTile(tile), profile },
+          onnxTuning({ weights, ortOpt, spinning, arena, memPattern, ortProfile }),
+        ),
+      ),
+    ),
 ).pipe(Command.withDescription("Time one prompt-tuning step (forward + prompt gradient)."))
 
 /** Synthetic task embedding i: smooth random-ish values, each a function of (i, position). */
