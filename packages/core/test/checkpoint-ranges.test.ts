@@ -25,7 +25,7 @@ afterAll(() => {
 const layer = Layer.mergeAll(NodeServices.layer, ReferenceBackend.layer)
 const run = <A, E>(eff: Effect.Effect<A, E, never>) => Effect.runPromise(eff)
 
-type Raw = { dtype: string; shape: number[]; bytes: Uint8Array }
+type Raw = { dtype: string; shape: readonly number[]; bytes: Uint8Array }
 
 /** Writes a safetensors file whose tensors are `raw` (in order) after `gap` unused bytes held by a tensor `pad`. */
 const writeLaidOut = (file: string, tensors: ReadonlyArray<readonly [string, Raw]>, gap: number) => {
@@ -107,7 +107,9 @@ describe("checkpoints read by ranges", () => {
       ).pipe(Effect.provide(NodeServices.layer)),
     )
     expect(direct.start).toBeGreaterThan(2 ** 31)
-    expect(Array.from(direct.t.data)).toEqual(Array.from(fixtureTensors("t5-tiny").get("shared.weight")?.data ?? []))
+    expect(Array.from(direct.t.data as Float32Array)).toEqual(
+      Array.from((fixtureTensors("t5-tiny").get("shared.weight")?.data ?? []) as Float32Array),
+    )
   }, 60_000)
 
   it("fails with a typed error naming the file when the data is shorter than the header says", async () => {
