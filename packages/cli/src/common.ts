@@ -7,6 +7,7 @@ import {
   InputError,
   Safetensors,
   type T5Model,
+  T5Presets,
   type TaskDef,
   type Tokenizer,
   TokenizerDiscovery,
@@ -33,6 +34,12 @@ export const modelFlags = {
 /** The model and its tokenizer (`--tokenizer`, else discovered in the model folder), checked to fit each other. */
 export const loadModelAndTokenizer = (model: string, tokenizer: string) =>
   Effect.gen(function* () {
+    // a random preset's vocabulary is known before its weights are drawn: check the tokenizer first
+    const preset = model.startsWith("random:") ? T5Presets.PRESETS[model.slice(7)] : undefined
+    if (preset && tokenizer !== "") {
+      const early = yield* TokenizerDiscovery.discoverTokenizer(model, undefined, tokenizer)
+      yield* Effect.fromResult(TokenizerDiscovery.checkTokenizerFits(early.tokenizer, early.source, preset.vocabSize, model))
+    }
     const { model: m, dir } = yield* resolveModel(model)
     const found = yield* TokenizerDiscovery.discoverTokenizer(model, dir, tokenizer)
     yield* Effect.fromResult(TokenizerDiscovery.checkTokenizerFits(found.tokenizer, found.source, m.config.vocabSize, model))

@@ -74,13 +74,20 @@ export const downloadToCache = (repo: Hub.HubRepo, cache: string, endpoint: stri
       Effect.tryPromise({
         try: async () => {
           const hub = await import("@huggingface/hub")
-          return hub.downloadFileToCacheDir({
-            repo: { type: repo.kind, name: repo.repo },
-            path: file,
-            revision: repo.revision,
-            hubUrl: endpoint,
-            cacheDir: cache,
-          })
+          // the library logs "Downloading …" with console.debug (stdout): keep stdout for --json results
+          const debug = console.debug
+          console.debug = (...a: unknown[]) => console.error(...a)
+          try {
+            return await hub.downloadFileToCacheDir({
+              repo: { type: repo.kind, name: repo.repo },
+              path: file,
+              revision: repo.revision,
+              hubUrl: endpoint,
+              cacheDir: cache,
+            })
+          } finally {
+            console.debug = debug
+          }
         },
         catch: hubFail(repo, file),
       })
