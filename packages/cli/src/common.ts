@@ -43,7 +43,7 @@ export const loadModelAndTokenizer = (model: string, tokenizer: string) =>
     const { model: m, dir } = yield* resolveModel(model)
     const found = yield* TokenizerDiscovery.discoverTokenizer(model, dir, tokenizer)
     yield* Effect.fromResult(TokenizerDiscovery.checkTokenizerFits(found.tokenizer, found.source, m.config.vocabSize, model))
-    return { model: m as T5Model, tokenizer: found.tokenizer as Tokenizer }
+    return { model: m as T5Model, tokenizer: found.tokenizer as Tokenizer, tokenizerSource: found.source }
   })
 
 /** Column mapping and text budgets of the data flags. */

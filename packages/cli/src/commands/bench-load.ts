@@ -92,6 +92,10 @@ const load = Command.make(
       const exists = yield* fs.exists(file)
       const fileBytes = exists ? Number((yield* fs.stat(file)).size) : yield* writeStreamed(f.dir, f.preset, f.dtype)
       const writeS = (performance.now() - t0) / 1000
+      // the machine's rate of allocating and touching fresh memory (a floor for any loader), on 256 MB
+      const tt = performance.now()
+      for (let i = 0; i < 2; i++) new Float32Array(32 * MB).fill(1)
+      const touchMbPerS = 256 / ((performance.now() - tt) / 1000)
       const before = rssMb()
       const t1 = performance.now()
       const model = yield* T5Checkpoint.loadCheckpoint(f.dir)
@@ -107,6 +111,7 @@ const load = Command.make(
         write_s: exists ? 0 : writeS,
         load_s: loadS,
         load_gb_per_s: fileBytes / 1e9 / loadS,
+        alloc_touch_gb_per_s: (touchMbPerS * MB) / 1e9,
         rss_before_load_mb: before,
         peak_rss_mb: peak,
         peak_over_f32: (peak * MB) / f32Bytes,
