@@ -220,6 +220,14 @@ export const readRecords = (file: string, onRecord: OnRecord, columns?: readonly
   }
 }
 
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+/**
+ * A copy of `s` that does not share its parent's storage: engines keep a slice as a view of the
+ * whole string (V8's sliced strings), which would keep every huge record alive behind its short prefix.
+ */
+const detach = (s: string): string => decoder.decode(encoder.encode(s))
+
 /**
  * The prefix of `text` that holds at most `units` units, where a unit is one character and a run of
  * whitespace counts once (tokenizers fold runs of spaces). No tokenizer turns fewer than one unit
@@ -238,7 +246,7 @@ export const truncateUnits = (text: string, units: number): string => {
     if (n > units) {
       // never cut a surrogate pair in half
       const hi = text.charCodeAt(i - 1)
-      return text.slice(0, hi >= 0xd800 && hi < 0xdc00 ? i - 1 : i)
+      return detach(text.slice(0, hi >= 0xd800 && hi < 0xdc00 ? i - 1 : i))
     }
   }
   return text
