@@ -5,7 +5,7 @@
  * --train org/dataset:train` offline from a fabricated cache (Parquet splits, column mapping).
  */
 import { createHash } from "node:crypto"
-import { mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { join } from "node:path"
@@ -93,7 +93,14 @@ beforeAll(async () => {
     "config.json": new TextEncoder().encode(JSON.stringify(config)),
     "model.safetensors": new Uint8Array(readFileSync(join(model, "model.safetensors"))),
   }
-  hub = hubServer({ "models/org/tiny": modelFiles })
+  hub = hubServer({
+    "models/org/tiny": modelFiles,
+    "datasets/org/pairs": {
+      "README.md": new TextEncoder().encode("# pairs"),
+      "data/train-00000-of-00001.jsonl": new TextEncoder().encode('{"input":"a","target":"b"}\n'),
+      "data/validation-00000-of-00001.jsonl": new TextEncoder().encode('{"input":"c","target":"d"}\n'),
+    },
+  })
   await new Promise<void>((r) => hub.server.listen(0, "127.0.0.1", r))
   endpoint = `http://127.0.0.1:${(hub.server.address() as AddressInfo).port}`
 })
@@ -131,6 +138,20 @@ describe("Hub ids", () => {
     })
     expect(Result.getOrThrow(again)).toBe(snapshot)
     expect(hub.requests.length).toBe(before)
+  })
+
+  it("downloads only the asked split of a dataset that is not cached", async () => {
+    const cache = join(dir, "cache-ds")
+    const repo = { kind: "dataset", repo: "org/pairs", revision: "main" } as const
+    const r = await withEnv(resolveRepo(repo, "train").pipe(Effect.provide(NodeServices.layer)), {
+      HF_HUB_CACHE: cache,
+      HF_ENDPOINT: endpoint,
+    })
+    const snapshot = Result.getOrThrow(r)
+    expect(snapshot).toBe(join(cache, "datasets--org--pairs", "snapshots", COMMIT))
+    expect(readFileSync(join(snapshot, "data/train-00000-of-00001.jsonl"), "utf8")).toContain('"input":"a"')
+    expect(existsSync(join(snapshot, "data/validation-00000-of-00001.jsonl"))).toBe(false)
+    expect(hub.requests.some((q) => q.startsWith("GET /api/datasets/org/pairs/tree/main"))).toBe(true)
   })
 
   it("offline and not cached: a HubError naming the repo; unreachable Hub: the same, with the endpoint", async () => {
