@@ -7,37 +7,98 @@ import {
   InputError,
   Safetensors,
   type T5Model,
+  T5Presets,
+  type TaskDef,
   type Tokenizer,
-  Tokenizers,
+  TokenizerDiscovery,
 } from "@spot/core"
 import { Effect, Result } from "effect"
 import { Flag } from "effect/cli"
-import { loadModel } from "./model.ts"
+import { datasetFiles } from "./hub.ts"
+import { resolveModel } from "./model.ts"
 
 export const modelFlags = {
   model: Flag.String("model").pipe(
-    Flag.withDescription("checkpoint folder or random:<preset> (t5-small, t5-v1_1-small, t5-v1_1-base)"),
+    Flag.withDescription(
+      "checkpoint folder, Hugging Face id org/name[@revision] (local cache, else downloaded), or random:<preset> (t5-small, t5-v1_1-small, t5-v1_1-base, t5-v1_1-large)",
+    ),
   ),
-  tokenizer: Flag.String("tokenizer").pipe(Flag.withDefault("byte"), Flag.withDescription("tokenizer.json, or byte (ByT5)")),
+  tokenizer: Flag.String("tokenizer").pipe(
+    Flag.withDefault(""),
+    Flag.withDescription(
+      "tokenizer.json, spiece.model, a folder, or byte; default: the model folder's tokenizer.json, else spiece.model (byte for byte models)",
+    ),
+  ),
 }
 
+/** The model and its tokenizer (`--tokenizer`, else discovered in the model folder), checked to fit each other. */
 export const loadModelAndTokenizer = (model: string, tokenizer: string) =>
   Effect.gen(function* () {
-    const m = yield* loadModel(model)
-    const tok = yield* Tokenizers.loadTokenizer(tokenizer)
-    if (tok.vocabSize > m.config.vocabSize) {
-      return yield* new InputError({
-        field: "tokenizer",
-        message: `${tokenizer} has ${tok.vocabSize} ids but the model's vocabulary has ${m.config.vocabSize}`,
-      })
+    // a random preset's vocabulary is known before its weights are drawn: check the tokenizer first
+    const preset = model.startsWith("random:") ? T5Presets.PRESETS[model.slice(7)] : undefined
+    if (preset && tokenizer !== "") {
+      const early = yield* TokenizerDiscovery.discoverTokenizer(model, undefined, tokenizer)
+      yield* Effect.fromResult(TokenizerDiscovery.checkTokenizerFits(early.tokenizer, early.source, preset.vocabSize, model))
     }
-    return { model: m as T5Model, tokenizer: tok as Tokenizer }
+    const { model: m, dir } = yield* resolveModel(model)
+    const found = yield* TokenizerDiscovery.discoverTokenizer(model, dir, tokenizer)
+    yield* Effect.fromResult(TokenizerDiscovery.checkTokenizerFits(found.tokenizer, found.source, m.config.vocabSize, model))
+    return { model: m as T5Model, tokenizer: found.tokenizer as Tokenizer, tokenizerSource: found.source }
   })
 
-/** A JSONL/CSV/TSV file of `{input, target}` records; few distinct targets make it a classification task. */
-export const loadPlain = (file: string, name?: string) =>
-  Effect.map(Data.loadDataset(file, Data.plainTask(name ?? file.replace(/^.*\//, "").replace(/\.[^.]+$/, ""))), (ds) =>
-    Data.inferClassification(ds),
+/** Column mapping and text budgets of the data flags. */
+export interface DataOptions {
+  /** Input column or template (`"premise: {premise} hypothesis: {hypothesis}"`). */
+  readonly inputColumn?: string
+  /** Target column or template. */
+  readonly targetColumn?: string
+  readonly maxSource?: number
+  readonly maxTarget?: number
+  /** Presets: the prompt-tuning code's "taskless" variant (no task-name word). */
+  readonly taskless?: boolean
+}
+
+export const dataFlags = {
+  inputColumn: Flag.String("input-column").pipe(
+    Flag.withDefault("input"),
+    Flag.withDescription('the input column, or a template such as "premise: {premise} hypothesis: {hypothesis}"'),
+  ),
+  targetColumn: Flag.String("target-column").pipe(
+    Flag.withDefault("target"),
+    Flag.withDescription("the target column (or a template)"),
+  ),
+}
+
+const budgetOf = (o: DataOptions): Data.TextBudget => ({
+  ...(o.maxSource ? { input: o.maxSource * Data.UNITS_PER_TOKEN } : {}),
+  ...(o.maxTarget ? { target: o.maxTarget * Data.UNITS_PER_TOKEN } : {}),
+})
+
+/** A file, or a Hub dataset split `org/name[@rev][/config]:split`, read with `task`. */
+export const loadData = (spec: string, task: TaskDef, o: DataOptions = {}) =>
+  Effect.gen(function* () {
+    const files = (yield* datasetFiles(spec)) ?? [spec]
+    const ds = yield* Data.loadDataset(files, task, budgetOf(o))
+    return { ...ds, file: spec }
+  })
+
+/** A data file (JSONL/CSV/TSV/Parquet) or Hub split mapped by columns; few distinct targets make it a classification task. */
+export const loadPlain = (file: string, name?: string, o: DataOptions = {}) =>
+  Effect.map(
+    loadData(
+      file,
+      Data.columnTask(
+        name ??
+          file
+            .replace(/^.*\//, "")
+            .replace(/\.[^.]+$/, "")
+            .replace(/[:@]/g, "-"),
+        o.inputColumn ?? "input",
+        o.targetColumn ?? "target",
+      ),
+      o,
+    ),
+    (ds) => Data.inferClassification(ds),
   )
 
 /** A ready-made task definition: `glue/rte`, `superglue/cb`, … (T5's format; `Benchmarks.taskPreset`). */
@@ -49,20 +110,24 @@ export const taskDefinition = (spec: string, options: Benchmarks.PresetOptions =
  * with `task` (e.g. `glue/rte`), every file is read with that ready-made definition (train files in
  * T5's training variant, the validation file in its evaluation variant).
  */
-export const loadSplits = (trainFiles: string, validFile: string, task = "", options: { readonly taskless?: boolean } = {}) =>
+export const loadSplits = (trainFiles: string, validFile: string, task = "", o: DataOptions = {}) =>
   Effect.gen(function* () {
     if (task !== "") {
-      const trainDef = yield* taskDefinition(task, { ...options, split: "train" })
-      const validDef = yield* taskDefinition(task, { ...options, split: "eval" })
+      const trainDef = yield* taskDefinition(task, { taskless: o.taskless ?? false, split: "train" })
+      const validDef = yield* taskDefinition(task, { taskless: o.taskless ?? false, split: "eval" })
       const train: Dataset[] = []
-      for (const f of trainFiles.split(",").filter((x) => x !== "")) train.push(yield* Data.loadDataset(f, trainDef))
+      for (const f of trainFiles.split(",").filter((x) => x !== "")) train.push(yield* loadData(f, trainDef, o))
       if (train.length === 0) return yield* new InputError({ field: "--train", message: "no training file" })
-      return { train, valid: yield* Data.loadDataset(validFile, validDef) }
+      return { train, valid: yield* loadData(validFile, validDef, o) }
     }
     const train: Dataset[] = []
-    for (const f of trainFiles.split(",").filter((s) => s !== "")) train.push(yield* loadPlain(f))
+    for (const f of trainFiles.split(",").filter((s) => s !== "")) train.push(yield* loadPlain(f, undefined, o))
     if (train.length === 0) return yield* new InputError({ field: "--train", message: "no training file" })
-    const validRaw = yield* Data.loadDataset(validFile, Data.plainTask(train[0].task.name))
+    const validRaw = yield* loadData(
+      validFile,
+      Data.columnTask(train[0].task.name, o.inputColumn ?? "input", o.targetColumn ?? "target"),
+      o,
+    )
     const valid = yield* Effect.fromResult(
       train.length === 1 ? Data.withClassesOf(validRaw, train[0]) : Result.succeed(Data.inferClassification(validRaw)),
     )

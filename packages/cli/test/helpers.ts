@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process"
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -31,6 +31,9 @@ export const tinyCheckpoint = async (dir: string) => {
   await Effect.runPromise(
     T5Checkpoint.saveCheckpoint(dir, T5Presets.randomT5(config, 1)).pipe(Effect.provide(NodeServices.layer)),
   )
+  // a byte model: tokenizer discovery reads this key
+  const cfg = join(dir, "config.json")
+  writeFileSync(cfg, JSON.stringify({ ...JSON.parse(readFileSync(cfg, "utf8")), spot_tokenizer: "byte" }, null, 2))
   return dir
 }
 

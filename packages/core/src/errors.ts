@@ -41,3 +41,17 @@ export class LibraryError extends Schema.TaggedError<LibraryError>()("LibraryErr
   entry: Schema.String,
   message: Schema.String,
 }) {}
+
+/** A Hugging Face Hub id (`org/name@revision`) that is not in the local cache, or a cache entry that is damaged. */
+export class HubError extends Schema.TaggedError<HubError>()("HubError", {
+  repo: Schema.String,
+  file: Schema.String,
+  message: Schema.String,
+}) {}
+
+/** A tokenizer that does not fit the model (vocabulary larger than the model's, or bytes for a 32k model). */
+export class TokenizerMismatch extends Schema.TaggedError<TokenizerMismatch>()("TokenizerMismatch", {
+  tokenizer: Schema.String,
+  model: Schema.String,
+  message: Schema.String,
+}) {}

@@ -1,7 +1,7 @@
 /** `spot pretrain`: trains the micro T5 from scratch (model tuning) on the generated corpus. */
 
-import { Optim, T5Checkpoint, T5Presets, T5Runner, Trainer, Tuning } from "@spot/core"
-import { Effect } from "effect"
+import { Optim, Safetensors, T5Checkpoint, T5Config, T5Presets, T5Runner, Trainer, Tuning } from "@spot/core"
+import { Effect, Path } from "effect"
 import { MICRO_CONFIG, microTokenizer, pretrainingCorpus } from "./micro.ts"
 
 export interface PretrainOptions {
@@ -53,5 +53,9 @@ export const pretrainMicro = (o: PretrainOptions) =>
     })
     const final = { ...model, weights: result.params }
     yield* T5Checkpoint.saveCheckpoint(o.out, final, { recipe: setup.meta.recipe, exact_match: String(result.best.score) })
+    // a byte model: tokenizer discovery picks the byte tokenizer from this key
+    const cfg = (yield* Path.Path).join(o.out, "config.json")
+    const json = { ...T5Config.encodeConfig(final.config), spot_tokenizer: "byte" }
+    yield* Safetensors.writeFileAtomic(cfg, new TextEncoder().encode(`${JSON.stringify(json, null, 2)}\n`))
     return { model: final, score: result.best.score, history: result.history }
   })

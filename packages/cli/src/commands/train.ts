@@ -2,14 +2,19 @@ import { Optim, Recipe, T5Checkpoint, T5Runner, Trainer, Tuning } from "@spot/co
 import { Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"
-import { initialPrompt, loadModelAndTokenizer, loadSplits, modelFlags } from "../common.ts"
+import { dataFlags, initialPrompt, loadModelAndTokenizer, loadSplits, modelFlags } from "../common.ts"
 import { printJson, printRecord } from "../output.ts"
 import { progressLayer } from "../progress.ts"
 
 export const trainFlags = {
   ...modelFlags,
-  train: Flag.String("train").pipe(Flag.withDescription("JSONL/CSV/TSV training file; several comma-separated form a mixture")),
-  valid: Flag.String("valid").pipe(Flag.withDescription("validation file")),
+  ...dataFlags,
+  train: Flag.String("train").pipe(
+    Flag.withDescription(
+      "JSONL/CSV/TSV/Parquet training file or Hub split org/dataset[@rev][/config]:split; several comma-separated form a mixture",
+    ),
+  ),
+  valid: Flag.String("valid").pipe(Flag.withDescription("validation file or Hub split")),
   task: Flag.String("task").pipe(
     Flag.withDefault(""),
     Flag.withDescription("read the files with a ready-made definition (glue/rte, superglue/cb, …) instead of {input, target}"),
@@ -139,7 +144,7 @@ export const train = Command.make(
       const path = yield* Path.Path
       const fs = yield* FileSystem.FileSystem
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
-      const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid, f.task, { taskless: f.taskless })
+      const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid, f.task, f)
       const init = yield* initialPrompt(f.init, model, tokenizer, f.promptLength, f.seed, trainSets[0].candidates ?? [])
       const runner = yield* T5Runner.makeRunner(model)
       const recipe = earlyRecipe(f)

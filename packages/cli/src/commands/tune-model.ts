@@ -1,4 +1,4 @@
-import { Optim, T5Checkpoint, T5Runner, Trainer, Tuning } from "@spot/core"
+import { Optim, Safetensors, T5Checkpoint, T5Runner, Trainer, Tuning } from "@spot/core"
 import { Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendLayer } from "../backends.ts"
@@ -19,8 +19,8 @@ export const tuneModel = Command.make(
       const t0 = performance.now()
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
-      const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
-      const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid, f.task, { taskless: f.taskless })
+      const { model, tokenizer, tokenizerSource } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
+      const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid, f.task, f)
       const runner = yield* T5Runner.makeRunner(model, { feedWeights: true })
       const { problem } = yield* Tuning.modelProblem(dataSetup(f, model, tokenizer, trainSets, valid), runner)
       const result = yield* Trainer.train(problem, {
@@ -42,6 +42,16 @@ export const tuneModel = Command.make(
       for (const file of ["config.json", "model.safetensors"]) {
         yield* fs.copyFile(path.join(best, file), path.join(f.out, `${file}.tmp`))
         yield* fs.rename(path.join(f.out, `${file}.tmp`), path.join(f.out, file))
+      }
+      // the tuned folder keeps its tokenizer: the byte marker, or a copy of the tokenizer file
+      if (tokenizer.kind === "byte") {
+        const cfg = path.join(f.out, "config.json")
+        const text = yield* fs.readFileString(cfg)
+        const json = { ...(yield* Effect.try(() => JSON.parse(text) as object)), spot_tokenizer: "byte" }
+        yield* Safetensors.writeFileAtomic(cfg, new TextEncoder().encode(`${JSON.stringify(json, null, 2)}\n`))
+      } else {
+        const dest = path.join(f.out, path.basename(tokenizerSource))
+        yield* fs.copyFile(tokenizerSource, `${dest}.tmp`).pipe(Effect.flatMap(() => fs.rename(`${dest}.tmp`, dest)))
       }
       const res = {
         out: f.out,

@@ -1,23 +1,55 @@
 /**
  * Tasks as text-to-text: a task renders each raw record to an (input, target) pair through
  * templates, and optionally a verbalizer that maps labels to target strings (classification, scored
- * by rank classification over the verbalizer's strings). Loaders for JSONL and CSV/TSV report the
- * file and line of every bad record.
+ * by rank classification over the verbalizer's strings). Loaders for JSONL, CSV/TSV and Parquet
+ * stream the file (`readers.ts`), render each record as it arrives (texts cut to a budget before
+ * they are kept) and report the file and line of every bad record.
  */
-import { Effect, FileSystem, Result } from "effect"
+import { Effect, Result } from "effect"
 import { DataError } from "../errors.ts"
-import { makeFormattedDataset, type T5Format } from "./t5-formats.ts"
+import { readRecords, truncateUnits } from "./readers.ts"
+import { makeFormattedDataset } from "./t5-formats.ts"
+import type { Dataset, Example, RawRecord, TaskDef } from "./types.ts"
 
 export type { Dataset, Example, RawRecord, TaskDef } from "./types.ts"
-
-import type { Dataset, Example, RawRecord, TaskDef } from "./types.ts"
 
 /** The default task for `{"input": …, "target": …}` lines. */
 export const plainTask = (name: string): TaskDef => ({ name, input: "{input}", target: "{target}", metrics: ["exact_match"] })
 
+/**
+ * A task over a table's columns: `input` and `target` are each a column name (`premise`) or a
+ * template (`"premise: {premise} hypothesis: {hypothesis}"`), so a Hub dataset needs no conversion.
+ */
+export const columnTask = (name: string, input = "input", target = "target"): TaskDef => ({
+  name,
+  input: input.includes("{") ? input : `{${input}}`,
+  target: target.includes("{") ? target : `{${target}}`,
+  metrics: ["exact_match"],
+})
+
 const FIELD = /\{([A-Za-z0-9_.-]+)\}/g
 
-const render = (template: string, rec: RawRecord, file: string, line: number): Result.Result<string, DataError> => {
+/** The fields a task's templates read (what a columnar reader needs to decode). */
+export const fieldsOf = (task: TaskDef): string[] => [
+  ...new Set([...task.input.matchAll(FIELD), ...task.target.matchAll(FIELD)].map((m) => m[1])),
+]
+
+/** Text budgets: rendered inputs and targets are cut to this many units (see `truncateUnits`). */
+export interface TextBudget {
+  readonly input?: number
+  readonly target?: number
+}
+
+/** Units kept per token of `--max-source`/`--max-target`: generous, as a token covers at most a piece of ~16 characters. */
+export const UNITS_PER_TOKEN = 32
+
+const render = (
+  template: string,
+  rec: RawRecord,
+  file: string,
+  line: number,
+  budget = Number.POSITIVE_INFINITY,
+): Result.Result<string, DataError> => {
   let missing: string | undefined
   const out = template.replace(FIELD, (_, f: string) => {
     const v = rec[f]
@@ -25,27 +57,22 @@ const render = (template: string, rec: RawRecord, file: string, line: number): R
       missing ??= f
       return ""
     }
-    return String(v)
+    // a huge field is cut before it is copied into the text
+    const text = String(v)
+    return text.length > budget ? truncateUnits(text, budget) : text
   })
   return missing === undefined
-    ? Result.succeed(out)
+    ? Result.succeed(out.length > budget ? truncateUnits(out, budget) : out)
     : Result.fail(new DataError({ file, line, field: missing, message: `record has no text field "${missing}"` }))
 }
 
-/** Renders raw records (with their 1-based line numbers) into a dataset. */
-export const makeDataset = (
-  task: TaskDef,
-  records: ReadonlyArray<readonly [number, RawRecord]>,
-  file: string,
-): Result.Result<Dataset, DataError> =>
-  Result.gen(function* () {
-    if (records.length === 0) return yield* Result.fail(new DataError({ file, line: 0, field: "(file)", message: "no examples" }))
-    if (task.format) return yield* makeFormattedDataset({ ...task, format: task.format }, records, file)
-    const labels = task.verbalizer ? Object.keys(task.verbalizer) : undefined
-    const candidates = task.verbalizer ? Object.values(task.verbalizer) : undefined
-    const examples: Example[] = []
-    for (const [line, rec] of records) {
-      const input = yield* render(task.input, rec, file, line)
+/** Renders one record of `task` into an example (labels checked against the verbalizer). */
+export const makeRenderer = (task: TaskDef, file: string, budget: TextBudget = {}) => {
+  const labels = task.verbalizer ? Object.keys(task.verbalizer) : undefined
+  const candidates = task.verbalizer ? Object.values(task.verbalizer) : undefined
+  return (line: number, rec: RawRecord): Result.Result<Example, DataError> =>
+    Result.gen(function* () {
+      const input = yield* render(task.input, rec, file, line, budget.input)
       if (labels && candidates) {
         const raw = yield* render(task.target, rec, file, line)
         const label = labels.indexOf(raw)
@@ -59,13 +86,35 @@ export const makeDataset = (
             }),
           )
         }
-        examples.push({ input, target: candidates[label], label })
-      } else {
-        examples.push({ input, target: yield* render(task.target, rec, file, line) })
+        return { input, target: candidates[label], label }
       }
-    }
-    return { task, file, examples, ...(candidates ? { candidates } : {}) }
-  })
+      return { input, target: yield* render(task.target, rec, file, line, budget.target) }
+    })
+}
+
+const finish = (task: TaskDef, file: string, examples: Example[]): Result.Result<Dataset, DataError> => {
+  if (examples.length === 0) return Result.fail(new DataError({ file, line: 0, field: "(file)", message: "no examples" }))
+  const candidates = task.verbalizer ? Object.values(task.verbalizer) : undefined
+  return Result.succeed({ task, file, examples, ...(candidates ? { candidates } : {}) })
+}
+
+/** Renders raw records (with their 1-based line numbers) into a dataset. */
+export const makeDataset = (
+  task: TaskDef,
+  records: ReadonlyArray<readonly [number, RawRecord]>,
+  file: string,
+): Result.Result<Dataset, DataError> => {
+  if (task.format) return makeFormattedDataset({ ...task, format: task.format }, records, file)
+  if (records.length === 0) return finish(task, file, [])
+  const renderOne = makeRenderer(task, file)
+  const examples: Example[] = []
+  for (const [line, rec] of records) {
+    const e = renderOne(line, rec)
+    if (Result.isFailure(e)) return Result.fail(e.failure)
+    examples.push(e.success)
+  }
+  return finish(task, file, examples)
+}
 
 /** Parses JSONL text: one object per non-empty line. */
 export const parseJsonl = (text: string, file: string): Result.Result<Array<readonly [number, RawRecord]>, DataError> => {
@@ -102,7 +151,7 @@ export const parseDelimited = (
   let quoted = false
   let line = 1
   let rowLine = 1
-  for (let i = 0; i < text.length; i++) {
+  for (let i = text.charCodeAt(0) === 0xfeff ? 1 : 0; i < text.length; i++) {
     const ch = text[i]
     if (quoted) {
       if (ch === '"' && text[i + 1] === '"') {
@@ -149,19 +198,40 @@ export const parseDelimited = (
   return Result.succeed(out)
 }
 
-/** Loads a JSONL, CSV or TSV file (by extension) as a dataset of `task`. */
-export const loadDataset = (file: string, task: TaskDef) =>
+/**
+ * Loads a JSONL, CSV/TSV or Parquet file (by extension) as a dataset of `task`, streaming: records
+ * are rendered as they are read and only the examples (texts cut to `budget`) are kept. Several
+ * files (Parquet shards of one split) form one dataset.
+ */
+export const loadDataset = (file: string | readonly string[], task: TaskDef, budget: TextBudget = {}) =>
   Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const text = yield* fs
-      .readFileString(file)
-      .pipe(Effect.mapError((e) => new DataError({ file, line: 0, field: "(file)", message: e.message })))
-    const records = file.endsWith(".csv")
-      ? parseDelimited(text, file, ",")
-      : file.endsWith(".tsv")
-        ? parseDelimited(text, file, "\t")
-        : parseJsonl(text, file)
-    return yield* Effect.fromResult(Result.flatMap(records, (r) => makeDataset(task, r, file)))
+    const files = typeof file === "string" ? [file] : file
+    const name = files.join(",")
+    const examples: Example[] = []
+    if (task.format) {
+      // T5-formatted tasks (GLUE/SuperGLUE presets) read whole records: their formats span fields
+      const records: Array<readonly [number, RawRecord]> = []
+      for (const f of files) {
+        yield* readRecords(f, (line, rec) => {
+          records.push([line, rec])
+          return Result.void
+        })
+      }
+      return yield* Effect.fromResult(makeFormattedDataset({ ...task, format: task.format }, records, name))
+    }
+    const columns = fieldsOf(task)
+    for (const f of files) {
+      const renderOne = makeRenderer(task, f, budget)
+      yield* readRecords(
+        f,
+        (line, rec) =>
+          Result.map(renderOne(line, rec), (e) => {
+            examples.push(e)
+          }),
+        columns,
+      )
+    }
+    return yield* Effect.fromResult(finish(task, name, examples))
   })
 
 /** A classification task inferred from a plain dataset whose targets take few distinct values. */

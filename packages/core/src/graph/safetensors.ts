@@ -3,7 +3,8 @@
  * 8-byte little-endian header length, a JSON header, then one byte buffer indexed by every tensor.
  * The reader validates everything a hostile file could get wrong before it allocates anything
  * sized by the file: header length (capped), JSON, dtypes, shapes against byte ranges, offsets out
- * of range, overlaps and holes. F16 and BF16 are widened to f32.
+ * of range, overlaps and holes. F16 and BF16 are widened to f32. Files are read by ranges
+ * (`openSafetensors`: the header first, then one tensor at a time by positioned reads).
  */
 import { Effect, FileSystem, Result } from "effect"
 import { SafetensorsError } from "./errors.ts"
@@ -21,7 +22,7 @@ export interface SafetensorsFile {
   readonly metadata: Readonly<Record<string, string>>
 }
 
-interface Entry {
+export interface Entry {
   readonly name: string
   readonly dtype: string
   readonly shape: number[]
@@ -38,21 +39,53 @@ export const parseHeader = (
 ): Result.Result<{ entries: Entry[]; metadata: Record<string, string>; dataStart: number }, SafetensorsError> => {
   const fail = (field: string, message: string) => Result.fail(new SafetensorsError({ file, field, message }))
   if (bytes.length < 8) return fail("header_length", `file has ${bytes.length} bytes, fewer than the 8-byte header length`)
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const n64 = view.getBigUint64(0, true)
-  if (n64 > BigInt(MAX_HEADER_BYTES))
-    return fail("header_length", `header length ${n64} exceeds the ${MAX_HEADER_BYTES}-byte cap`)
+  const n = headerLength(bytes, bytes.length, file)
+  if (Result.isFailure(n)) return Result.fail(n.failure)
+  return parseHeaderJson(bytes.subarray(8, 8 + n.success), bytes.length - 8 - n.success, file)
+}
+
+/** The header length in the first 8 bytes of a file of `fileSize` bytes, checked against the cap and the size. */
+export const headerLength = (first8: Uint8Array, fileSize: number, file: string): Result.Result<number, SafetensorsError> => {
+  const n64 = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true)
+  if (n64 > BigInt(MAX_HEADER_BYTES)) {
+    return Result.fail(
+      new SafetensorsError({
+        file,
+        field: "header_length",
+        message: `header length ${n64} exceeds the ${MAX_HEADER_BYTES}-byte cap`,
+      }),
+    )
+  }
   const n = Number(n64)
-  if (8 + n > bytes.length)
-    return fail("header_length", `header length ${n} runs past the end of the file (${bytes.length} bytes)`)
+  if (8 + n > fileSize) {
+    return Result.fail(
+      new SafetensorsError({
+        file,
+        field: "header_length",
+        message: `header length ${n} runs past the end of the file (${fileSize} bytes)`,
+      }),
+    )
+  }
+  return Result.succeed(n)
+}
+
+/**
+ * Parses and validates the JSON header (`json`: its bytes) of a file whose data buffer has `dataLen`
+ * bytes; `dataStart` is where that buffer begins in the file.
+ */
+export const parseHeaderJson = (
+  jsonBytes: Uint8Array,
+  dataLen: number,
+  file: string,
+): Result.Result<{ entries: Entry[]; metadata: Record<string, string>; dataStart: number }, SafetensorsError> => {
+  const fail = (field: string, message: string) => Result.fail(new SafetensorsError({ file, field, message }))
   let json: unknown
   try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n)))
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(jsonBytes))
   } catch (e) {
     return fail("header", `header is not valid UTF-8 JSON: ${(e as Error).message}`)
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) return fail("header", "header is not a JSON object")
-  const dataLen = bytes.length - 8 - n
   const entries: Entry[] = []
   let metadata: Record<string, string> = {}
   for (const [name, raw] of Object.entries(json as Record<string, unknown>)) {
@@ -94,7 +127,7 @@ export const parseHeader = (
     cursor = e.end
   }
   if (cursor !== dataLen) return fail("data", `data buffer has ${dataLen - cursor} trailing bytes that no tensor indexes`)
-  return Result.succeed({ entries, metadata, dataStart: 8 + n })
+  return Result.succeed({ entries, metadata, dataStart: 8 + jsonBytes.length })
 }
 
 const f16ToF32 = (h: number): number => {
@@ -190,15 +223,122 @@ export const encodeSafetensors = (
   return out
 }
 
-/** Reads and decodes a safetensors file. */
-export const readSafetensors = (path: string) =>
+/** A safetensors file opened for range reads: its parsed header and a reader of one tensor at a time. */
+export interface SafetensorsReader {
+  readonly file: string
+  /** Bytes in the file. */
+  readonly size: number
+  readonly entries: ReadonlyMap<string, Entry>
+  readonly metadata: Readonly<Record<string, string>>
+  /** Where the data buffer starts in the file. */
+  readonly dataStart: number
+  /** Reads one tensor by positioned reads (F16/BF16 widened to f32 in chunks). */
+  readonly read: (name: string) => Effect.Effect<HostTensor, SafetensorsError>
+}
+
+/** Largest single positioned read (Node caps one read at 2 GiB). */
+const READ_CHUNK = 1 << 30
+/** Chunk of a half-precision tensor read before widening (the f32 output plus this is the peak). */
+const HALF_CHUNK = 1 << 24
+
+const ioError = (file: string, field: string) => (e: { readonly message: string }) =>
+  new SafetensorsError({ file, field, message: e.message })
+
+/** Fills `into` from `position` on, in chunks; a short file is an error naming the range. */
+const readFully = (handle: FileSystem.File, file: string, field: string, into: Uint8Array, position: number) =>
+  Effect.gen(function* () {
+    let done = 0
+    while (done < into.length) {
+      const chunk = into.subarray(done, Math.min(into.length, done + READ_CHUNK))
+      const n = yield* handle.read(chunk, { position: BigInt(position + done) }).pipe(Effect.mapError(ioError(file, field)))
+      if (n === 0) {
+        return yield* new SafetensorsError({
+          file,
+          field,
+          message: `file ended at byte ${position + done}, expected ${into.length} bytes from ${position}`,
+        })
+      }
+      done += n
+    }
+  })
+
+const widenHalf = (src: Uint16Array, out: Float32Array, at: number, bf16: boolean) => {
+  if (bf16) {
+    // BF16 is the high half of an f32
+    const wide = new Uint32Array(out.buffer, out.byteOffset + at * 4, src.length)
+    for (let i = 0; i < src.length; i++) wide[i] = src[i] << 16
+  } else for (let i = 0; i < src.length; i++) out[at + i] = f16ToF32(src[i])
+}
+
+const readEntry = (handle: FileSystem.File, file: string, dataStart: number, e: Entry) =>
+  Effect.gen(function* () {
+    const at = dataStart + e.start
+    const bytes = e.end - e.start
+    if (e.dtype === "F16" || e.dtype === "BF16") {
+      const out = new Float32Array(bytes / 2)
+      const chunk = new Uint8Array(Math.min(bytes, HALF_CHUNK))
+      for (let done = 0; done < bytes; done += chunk.length) {
+        const part = chunk.subarray(0, Math.min(chunk.length, bytes - done))
+        yield* readFully(handle, file, e.name, part, at + done)
+        widenHalf(new Uint16Array(part.buffer, 0, part.length / 2), out, done / 2, e.dtype === "BF16")
+      }
+      return { dtype: "f32", shape: e.shape, data: out } as HostTensor
+    }
+    // f32/i32/i64 are read straight into their typed array (no intermediate copy)
+    const data =
+      e.dtype === "F32"
+        ? new Float32Array(bytes / 4)
+        : e.dtype === "I32"
+          ? new Int32Array(bytes / 4)
+          : new BigInt64Array(bytes / 8)
+    yield* readFully(handle, file, e.name, new Uint8Array(data.buffer), at)
+    return { dtype: e.dtype === "F32" ? "f32" : e.dtype === "I32" ? "i32" : "i64", shape: e.shape, data } as HostTensor
+  })
+
+/**
+ * Opens a safetensors file for range reads: the header is read and validated first (8 bytes, then
+ * the JSON), each tensor is read on request by positioned reads, so files of any size (over 2 GiB)
+ * open without reading them whole. The handle closes with the scope.
+ */
+export const openSafetensors = (file: string) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
-    const bytes = yield* fs
-      .readFile(path)
-      .pipe(Effect.mapError((e) => new SafetensorsError({ file: path, field: "file", message: e.message })))
-    return yield* Effect.fromResult(decodeSafetensors(bytes, path))
+    const handle = yield* fs.open(file, { flag: "r" }).pipe(Effect.mapError(ioError(file, "file")))
+    const stat = yield* handle.stat.pipe(Effect.mapError(ioError(file, "file")))
+    const size = Number(stat.size)
+    if (size < 8) {
+      return yield* new SafetensorsError({
+        file,
+        field: "header_length",
+        message: `file has ${size} bytes, fewer than the 8-byte header length`,
+      })
+    }
+    const first = new Uint8Array(8)
+    yield* readFully(handle, file, "header_length", first, 0)
+    const n = yield* Effect.fromResult(headerLength(first, size, file))
+    const json = new Uint8Array(n)
+    yield* readFully(handle, file, "header", json, 8)
+    const parsed = yield* Effect.fromResult(parseHeaderJson(json, size - 8 - n, file))
+    const entries = new Map(parsed.entries.map((e) => [e.name, e]))
+    const read = (name: string) => {
+      const e = entries.get(name)
+      return e === undefined
+        ? Effect.fail(new SafetensorsError({ file, field: name, message: `no tensor ${name}` }))
+        : readEntry(handle, file, parsed.dataStart, e)
+    }
+    return { file, size, entries, metadata: parsed.metadata, dataStart: parsed.dataStart, read } satisfies SafetensorsReader
   })
+
+/** Reads and decodes a safetensors file, tensor by tensor (never the whole file in one buffer). */
+export const readSafetensors = (path: string) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const reader = yield* openSafetensors(path)
+      const tensors = new Map<string, HostTensor>()
+      for (const name of reader.entries.keys()) tensors.set(name, yield* reader.read(name))
+      return { tensors, metadata: reader.metadata } satisfies SafetensorsFile
+    }),
+  )
 
 /** Writes a safetensors file atomically: a temp file beside the target, then a rename. */
 export const writeSafetensors = (

@@ -5,7 +5,13 @@
 import { Effect, FileSystem, Path, Result } from "effect"
 import { CheckpointError, ConfigError, type SafetensorsError } from "../errors.ts"
 import { fnv1a } from "../graph/hash.ts"
-import { decodeSafetensors, encodeSafetensors, writeFileAtomic } from "../graph/safetensors.ts"
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  openSafetensors,
+  type SafetensorsReader,
+  writeFileAtomic,
+} from "../graph/safetensors.ts"
 import type { HostTensor } from "../graph/tensor.ts"
 import { sameShape, showShape } from "../graph/tensor.ts"
 import type { T5Config } from "./config.ts"
@@ -20,12 +26,23 @@ export interface T5Model {
   readonly source: string
 }
 
-/** Checks a weight map against the config; `file` names the source in errors. */
-export const validateWeights = (
+/** What the checks read of a tensor: enough to validate a file's header before reading any data. */
+export interface TensorInfo {
+  readonly dtype: string
+  readonly shape: readonly number[]
+}
+
+const FLOAT = new Set(["f32", "F32", "F16", "BF16"])
+
+/**
+ * Checks tensors (or header entries) against the config: every weight the graph reads is present,
+ * floating point and of the config's shape. Returns the config (LM head resolved) and the names to read.
+ */
+export const checkEntries = (
   config: T5Config,
-  tensors: ReadonlyMap<string, HostTensor>,
+  tensors: ReadonlyMap<string, TensorInfo>,
   file: string,
-): Result.Result<{ config: T5Config; weights: Map<string, HostTensor<"f32">> }, CheckpointError> => {
+): Result.Result<{ config: T5Config; names: string[] }, CheckpointError> => {
   // The LM head is lm_head.weight when the checkpoint has it, else shared.weight.
   const hasHead = tensors.has("lm_head.weight")
   if (!config.tieWordEmbeddings && !hasHead) {
@@ -38,11 +55,11 @@ export const validateWeights = (
     )
   }
   const cfg: T5Config = { ...config, tieWordEmbeddings: !hasHead }
-  const weights = new Map<string, HostTensor<"f32">>()
-  for (const name of weightNames(cfg)) {
+  const names = weightNames(cfg)
+  for (const name of names) {
     const t = tensors.get(name)
     if (t === undefined) return Result.fail(new CheckpointError({ file, field: name, message: `missing tensor ${name}` }))
-    if (t.dtype !== "f32") {
+    if (!FLOAT.has(t.dtype)) {
       return Result.fail(new CheckpointError({ file, field: name, message: `expected a float tensor, got ${t.dtype}` }))
     }
     const want = weightShape(cfg, name)
@@ -55,10 +72,20 @@ export const validateWeights = (
         }),
       )
     }
-    weights.set(name, t as HostTensor<"f32">)
   }
-  return Result.succeed({ config: cfg, weights })
+  return Result.succeed({ config: cfg, names })
 }
+
+/** Checks a weight map against the config; `file` names the source in errors. */
+export const validateWeights = (
+  config: T5Config,
+  tensors: ReadonlyMap<string, HostTensor>,
+  file: string,
+): Result.Result<{ config: T5Config; weights: Map<string, HostTensor<"f32">> }, CheckpointError> =>
+  Result.map(checkEntries(config, tensors, file), ({ config: cfg, names }) => ({
+    config: cfg,
+    weights: new Map(names.map((n) => [n, tensors.get(n) as HostTensor<"f32">])),
+  }))
 
 const readJson = (fs: FileSystem.FileSystem, file: string) =>
   fs.readFileString(file).pipe(
@@ -71,7 +98,6 @@ const readJson = (fs: FileSystem.FileSystem, file: string) =>
     ),
   )
 
-/** Loads a checkpoint folder. */
 /**
  * A model from bytes already in memory — `config.json` (parsed) and one `model.safetensors` — for
  * runtimes without a file system (browsers) or with their own (fetch, object stores).
@@ -91,38 +117,16 @@ export const modelFromBytes = (
     ),
   )
 
-export const loadCheckpoint = (dir: string) =>
+/** The safetensors files of a checkpoint folder: `model.safetensors`, or the shards of its index. */
+const checkpointFiles = (dir: string) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    const configFile = path.join(dir, "config.json")
-    if (!(yield* fs.exists(configFile).pipe(Effect.orElseSucceed(() => false)))) {
-      return yield* new ConfigError({ file: configFile, field: "file", message: `no config.json in ${dir}` })
-    }
-    const config = yield* Effect.fromResult(
-      decodeConfig(
-        yield* readJson(fs, configFile).pipe(
-          Effect.mapError((e) => new ConfigError({ file: e.file, field: e.field, message: e.message })),
-        ),
-        configFile,
-      ),
-    )
+    const exists = (f: string) => fs.exists(f).pipe(Effect.orElseSucceed(() => false))
     const single = path.join(dir, "model.safetensors")
     const index = path.join(dir, "model.safetensors.index.json")
-    const tensors = new Map<string, HostTensor>()
-    const readOne = (file: string) =>
-      Effect.gen(function* () {
-        const bytes = yield* fs
-          .readFile(file)
-          .pipe(Effect.mapError((e) => new CheckpointError({ file, field: "file", message: e.message })))
-        const decoded = yield* Effect.fromResult(decodeSafetensors(bytes, file))
-        for (const [k, v] of decoded.tensors) tensors.set(k, v)
-      })
-    let source = single
-    if (yield* fs.exists(single).pipe(Effect.orElseSucceed(() => false))) {
-      yield* readOne(single)
-    } else if (yield* fs.exists(index).pipe(Effect.orElseSucceed(() => false))) {
-      source = index
+    if (yield* exists(single)) return { source: single, files: [single] }
+    if (yield* exists(index)) {
       const json = yield* readJson(fs, index)
       const map = (json as { weight_map?: unknown }).weight_map
       if (typeof map !== "object" || map === null || Object.values(map).some((v) => typeof v !== "string")) {
@@ -141,26 +145,63 @@ export const loadCheckpoint = (dir: string) =>
             message: `shard name ${shard} is not a plain file name`,
           })
         }
-        yield* readOne(path.join(dir, shard))
       }
-    } else if (yield* fs.exists(path.join(dir, "pytorch_model.bin")).pipe(Effect.orElseSucceed(() => false))) {
+      return { source: index, files: shards.map((s) => path.join(dir, s)) }
+    }
+    const pickle = path.join(dir, "pytorch_model.bin")
+    if (yield* exists(pickle)) {
       return yield* new CheckpointError({
-        file: path.join(dir, "pytorch_model.bin"),
+        file: pickle,
         field: "format",
         message:
           "PyTorch pickle checkpoints are not read (they can run code). Convert once with Python: " +
           "`from transformers import T5ForConditionalGeneration as M; M.from_pretrained(DIR).save_pretrained(DIR, safe_serialization=True)`",
       })
-    } else {
-      return yield* new CheckpointError({
-        file: single,
-        field: "file",
-        message: `no model.safetensors or model.safetensors.index.json in ${dir}`,
-      })
     }
-    const checked = yield* Effect.fromResult(validateWeights(config, tensors, source))
-    return { config: checked.config, weights: checked.weights, source: dir } satisfies T5Model
+    return yield* new CheckpointError({
+      file: single,
+      field: "file",
+      message: `no model.safetensors or model.safetensors.index.json in ${dir}`,
+    })
   })
+
+/**
+ * Loads a checkpoint folder by ranges: every file's header is read and the weights are checked
+ * against the config before any tensor data is read; then only the tensors the graph uses are read,
+ * one at a time (F16/BF16 widened to f32 in chunks, so the peak is the f32 weights plus one chunk).
+ */
+export const loadCheckpoint = (dir: string) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const configFile = path.join(dir, "config.json")
+      if (!(yield* fs.exists(configFile).pipe(Effect.orElseSucceed(() => false)))) {
+        return yield* new ConfigError({ file: configFile, field: "file", message: `no config.json in ${dir}` })
+      }
+      const config = yield* Effect.fromResult(
+        decodeConfig(
+          yield* readJson(fs, configFile).pipe(
+            Effect.mapError((e) => new ConfigError({ file: e.file, field: e.field, message: e.message })),
+          ),
+          configFile,
+        ),
+      )
+      const { source, files } = yield* checkpointFiles(dir)
+      const owner = new Map<string, SafetensorsReader>()
+      for (const file of files) {
+        const reader = yield* openSafetensors(file)
+        for (const name of reader.entries.keys()) owner.set(name, reader)
+      }
+      const infos = new Map([...owner].map(([name, r]) => [name, r.entries.get(name) as TensorInfo]))
+      const checked = yield* Effect.fromResult(checkEntries(config, infos, source))
+      const weights = new Map<string, HostTensor<"f32">>()
+      for (const name of checked.names) {
+        weights.set(name, (yield* (owner.get(name) as SafetensorsReader).read(name)) as HostTensor<"f32">)
+      }
+      return { config: checked.config, weights, source: dir } satisfies T5Model
+    }),
+  )
 
 /** Identifies a model: hash of its config and a checksum of its token embeddings. */
 export const fingerprint = (m: T5Model): string => {

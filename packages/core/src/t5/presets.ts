@@ -1,6 +1,6 @@
 /**
  * Randomly initialised T5 models of real shapes (no download): `random:t5-small`,
- * `random:t5-v1_1-small`, `random:t5-v1_1-base`, and `randomT5` for any config. Seeded, so a
+ * `random:t5-v1_1-small`, `random:t5-v1_1-base`, `random:t5-v1_1-large`, and `randomT5` for any config. Seeded, so a
  * preset names the same weights every time. Initialisation follows `transformers`' T5 `_init_weights`.
  */
 import { keyOf, normal } from "../graph/random.ts"
@@ -60,6 +60,19 @@ export const PRESETS: Readonly<Record<string, T5Config>> = {
     tieWordEmbeddings: false,
     scaleDecoderOutputs: false,
   },
+  "t5-v1_1-large": {
+    ...base,
+    vocabSize: 32128,
+    dModel: 1024,
+    dKv: 64,
+    dFf: 2816,
+    numLayers: 24,
+    numDecoderLayers: 24,
+    numHeads: 16,
+    ffn: "gated-gelu",
+    tieWordEmbeddings: false,
+    scaleDecoderOutputs: false,
+  },
 }
 
 /** Standard deviation `transformers` uses for each weight (factor 1). */
@@ -74,14 +87,17 @@ const initStd = (c: T5Config, name: string): number => {
   return c.dFf ** -0.5 // wo
 }
 
+/** One seeded random weight of `config` (a writer can produce a large model a tensor at a time). */
+export const randomWeight = (config: T5Config, name: string, seed = 0): HostTensor<"f32"> => {
+  const shape = weightShape(config, name)
+  const std = initStd(config, name)
+  const data = std === 0 ? new Float32Array(size(shape)).fill(1) : normal(seed, keyOf(name), size(shape), std)
+  return { dtype: "f32", shape, data }
+}
+
 /** A T5 with seeded random weights for `config`. */
 export const randomT5 = (config: T5Config, seed = 0, source = "random"): T5Model => {
   const weights = new Map<string, HostTensor<"f32">>()
-  for (const name of weightNames(config)) {
-    const shape = weightShape(config, name)
-    const std = initStd(config, name)
-    const data = std === 0 ? new Float32Array(size(shape)).fill(1) : normal(seed, keyOf(name), size(shape), std)
-    weights.set(name, { dtype: "f32", shape, data })
-  }
+  for (const name of weightNames(config)) weights.set(name, randomWeight(config, name, seed))
   return { config, weights, source }
 }
