@@ -102,13 +102,19 @@ export const train = Command.make(
       const runner = yield* T5.makeRunner(model)
       const setup = { ...dataSetup(f, model, tokenizer, trainSets, valid), meta: { init: f.init } }
       const { problem, truncated } = yield* Tuning.promptProblem(setup, runner, init)
-      const runKey = Trainer.runKeyOf({
-        fp: T5Checkpoint.fingerprint(model),
-        train: f.train,
-        valid: f.valid,
-        sizes: trainSets.map((d) => d.examples.length),
-        f: {
+      // keyed on content (model, examples, initial prompt, options), not on file or folder names
+      const runKey = Trainer.runKeyFor({
+        model: T5Checkpoint.fingerprint(model),
+        data: [...trainSets, valid],
+        init: problem.init,
+        options: {
           ...f,
+          model: undefined,
+          tokenizer: undefined,
+          train: undefined,
+          valid: undefined,
+          init: f.init.startsWith("text:") || ["random", "vocab", "labels"].includes(f.init) ? f.init : "file",
+          checkpointDir: undefined,
           resume: undefined,
           json: undefined,
           out: undefined,

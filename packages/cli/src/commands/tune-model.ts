@@ -32,9 +32,20 @@ export const tuneModel = Command.make(
         clipNorm: f.clip,
         checkpointDir: f.checkpointDir,
         resume: f.resume,
-        runKey: Trainer.runKeyOf({
-          fp: T5Checkpoint.fingerprint(model),
-          f: { ...f, resume: undefined, json: undefined, out: undefined },
+        runKey: Trainer.runKeyFor({
+          model: T5Checkpoint.fingerprint(model),
+          data: [...trainSets, valid],
+          init: new Map(),
+          options: {
+            ...f,
+            model: undefined,
+            train: undefined,
+            valid: undefined,
+            checkpointDir: undefined,
+            resume: undefined,
+            json: undefined,
+            out: undefined,
+          },
         }),
       })
       const best = path.join(f.checkpointDir, "best")

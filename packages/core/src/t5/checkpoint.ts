@@ -54,6 +54,11 @@ export const validateWeights = (
         }),
       )
     }
+    const d = t.data as Float32Array
+    for (let i = 0; i < d.length; i++) {
+      if (!Number.isFinite(d[i]))
+        return Result.fail(new CheckpointError({ file, field: name, message: `non-finite value (${d[i]}) at flat index ${i}` }))
+    }
     weights.set(name, t as HostTensor<"f32">)
   }
   return Result.succeed({ config: cfg, weights })
