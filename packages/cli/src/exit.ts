@@ -84,5 +84,12 @@ export const failureLines = (exit: Exit.Exit<unknown, unknown>, verbose: boolean
   if (!verbose) return [line]
   const extra = chain(value).map((x) => `  caused by: ${x}`)
   const stack = value instanceof Error && value.stack ? value.stack.split("\n").slice(1, 12) : []
-  return [line, ...extra, ...stack, ...Cause.pretty(cause).split("\n").map((x) => `  | ${x}`)]
+  return [
+    line,
+    ...extra,
+    ...stack,
+    ...Cause.pretty(cause)
+      .split("\n")
+      .map((x) => `  | ${x}`),
+  ]
 }

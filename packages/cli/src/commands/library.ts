@@ -1,4 +1,4 @@
-import { DirectoryLibrary, InputError, Interchange, Library, LibraryError, Safetensors, T5Checkpoint } from "@spot/core"
+import { DirectoryLibrary, Init, InputError, Interchange, Library, LibraryError, Safetensors, T5Checkpoint } from "@spot/core"
 import { Console, Effect, FileSystem, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { loadModel } from "../model.ts"
@@ -6,7 +6,22 @@ import { printJson } from "../output.ts"
 
 const libraryFlag = Flag.String("library").pipe(Flag.withDescription("library folder"))
 const json = Flag.Boolean("json").pipe(Flag.withDefault(false))
-const withLibrary = (dir: string) => Effect.provide(DirectoryLibrary.layer(dir))
+const withLibrary = (dir: string, create = false) => Effect.provide(DirectoryLibrary.layer(dir, { create }))
+/** Numeric metrics from a prompt file's `metrics` metadata (absent or malformed: none). */
+const metricsOf = (text: string | undefined): Record<string, number> => {
+  try {
+    const j = JSON.parse(text ?? "{}") as unknown
+    if (typeof j !== "object" || j === null) return {}
+    return Object.fromEntries(Object.entries(j).filter(([, v]) => typeof v === "number" && Number.isFinite(v)))
+  } catch {
+    return {}
+  }
+}
+const norm = (d: Float32Array) => {
+  let s = 0
+  for (let i = 0; i < d.length; i++) s += d[i] * d[i]
+  return Math.sqrt(s)
+}
 const modelKeyOf = (spec: Option.Option<string>, dModel: number) =>
   Option.isSome(spec)
     ? Effect.map(loadModel(spec.value), (m) => {
@@ -21,7 +36,8 @@ const readPrompt = (file: string) =>
     const t = st.tensors.get("prompt") ?? st.tensors.get("prompt_embeddings")
     if (t?.dtype !== "f32" || t.shape.length !== 2)
       return yield* new InputError({ field: file, message: "no f32 [L, d] tensor named prompt" })
-    return { prompt: t as import("@spot/core").HostTensor<"f32">, metadata: st.metadata }
+    const prompt = yield* Effect.fromResult(Init.checkPrompt(t, t.shape[1], file))
+    return { prompt, metadata: st.metadata }
   })
 
 const init = Command.make("init", { library: libraryFlag }, ({ library }) =>
@@ -29,7 +45,7 @@ const init = Command.make("init", { library: libraryFlag }, ({ library }) =>
     const lib = yield* Library
     yield* lib.list
     yield* Console.log(`library ready at ${lib.location}`)
-  }).pipe(withLibrary(library)),
+  }).pipe(withLibrary(library, true)),
 ).pipe(Command.withDescription("Create an empty library."))
 
 const add = Command.make(
@@ -53,11 +69,7 @@ const add = Command.make(
       const model = yield* modelKeyOf(f.model, d)
       if (!model)
         return yield* new InputError({ field: "--model", message: `the prompt's width ${d} is not the model's d_model` })
-      const metrics = Object.fromEntries(
-        Object.entries(JSON.parse(src.metadata.metrics ?? "{}") as Record<string, number>).filter(
-          ([, v]) => typeof v === "number",
-        ),
-      )
+      const metrics = metricsOf(src.metadata.metrics)
       yield* lib.put({
         name: f.name,
         task: Option.getOrElse(f.task, () => src.metadata.task ?? f.name),
@@ -101,7 +113,7 @@ const show = Command.make("show", { name: Argument.String("name"), library: libr
       ...e,
       seeds: e.seeds.map((s) => ({
         seed: s.seed,
-        source_norm: Math.hypot(...s.source.data),
+        source_norm: norm(s.source.data),
         has_embedding: s.embedding !== undefined,
         has_decoder_rows: s.decoderRows !== undefined,
         metrics: s.metrics,

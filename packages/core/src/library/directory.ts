@@ -15,10 +15,13 @@ import { LibraryError } from "../errors.ts"
 import { decodeSafetensors, encodeSafetensors, writeFileAtomic } from "../graph/safetensors.ts"
 import type { HostTensor } from "../graph/tensor.ts"
 import { buildIndex, decodeIndex, encodeIndex, type RetrievalIndex } from "../spot/search.ts"
+import { describeIo } from "./io.ts"
 import type { EntryMeta, LibraryEntry, LibraryStore, Listing, SeedRecord } from "./library.ts"
 import { Library, validateEntry, validateName } from "./library.ts"
+import { type LockOwner, withLock } from "./lock.ts"
+import { type EntryJson, FORMAT, parseEntryJson, parseLibraryJson } from "./manifest.ts"
 
-export const FORMAT = "spot-library/1"
+export { FORMAT } from "./manifest.ts"
 
 const sha256 = (bytes: Uint8Array) =>
   Effect.promise(async () => {
@@ -26,21 +29,13 @@ const sha256 = (bytes: Uint8Array) =>
     return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("")
   })
 
-interface EntryJson {
-  format: string
-  name: string
-  task: string
-  description: string
-  model: { fingerprint: string; dModel: number }
-  promptLength: number
-  created: string
-  seeds: Array<{ seed: number; file: string; metrics: Record<string, number>; provenance: Record<string, string> }>
-  checksums: Record<string, string>
-}
-
 export interface DirectoryOptions {
   readonly staleMs?: number
   readonly lockTimeoutMs?: number
+  readonly heartbeatMs?: number
+  /** Create the library when it does not exist (`library init`, writers); readers never create files. */
+  readonly create?: boolean
+  readonly owner?: LockOwner
 }
 
 export const makeDirectoryLibrary = (root: string, o: DirectoryOptions = {}) =>
@@ -48,65 +43,68 @@ export const makeDirectoryLibrary = (root: string, o: DirectoryOptions = {}) =>
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const err = (entry: string, message: string) => new LibraryError({ library: root, entry, message })
-    const io = (entry: string) => (e: { message: string }) => err(entry, e.message)
+    const io = (entry: string) => (e: unknown) => err(entry, describeIo(e))
     const entriesDir = path.join(root, "entries")
     const lockFile = path.join(root, ".lock")
+    const marker = path.join(root, "library.json")
     const atomic = (file: string, bytes: Uint8Array) =>
       writeFileAtomic(file, bytes).pipe(Effect.provideService(FileSystem.FileSystem, fs))
+    const exists = (file: string) => fs.exists(file).pipe(Effect.orElseSucceed(() => false))
 
-    const ensure = Effect.gen(function* () {
-      yield* fs.makeDirectory(entriesDir, { recursive: true }).pipe(Effect.mapError(io("(library)")))
-      const marker = path.join(root, "library.json")
-      if (!(yield* fs.exists(marker).pipe(Effect.orElseSucceed(() => false)))) {
-        yield* atomic(marker, new TextEncoder().encode(`${JSON.stringify({ format: FORMAT })}\n`)).pipe(
-          Effect.mapError(io("(library)")),
+    /** Readers: the library must exist (nothing is created). */
+    const opened = Effect.gen(function* () {
+      if (!(yield* exists(marker))) {
+        return yield* err(
+          "(library)",
+          (yield* exists(root))
+            ? `${root} is not a prompt library (no library.json); create one with spot library init`
+            : `no library at ${root}; create one with spot library init`,
         )
-      } else {
-        const text = yield* fs.readFileString(marker).pipe(Effect.mapError(io("(library)")))
-        const fmt = Result.getOrUndefined(Result.try(() => (JSON.parse(text) as { format?: unknown }).format))
-        if (fmt !== FORMAT) return yield* err("(library)", `library.json has format ${JSON.stringify(fmt)}, expected ${FORMAT}`)
       }
+      const text = yield* fs.readFileString(marker).pipe(Effect.mapError(io("(library)")))
+      yield* Effect.fromResult(parseLibraryJson(text, root))
     })
+    /** Writers (and `library init`): creates the library when missing. */
+    const ensure = Effect.gen(function* () {
+      if (yield* exists(marker)) return yield* opened
+      yield* fs.makeDirectory(entriesDir, { recursive: true }).pipe(Effect.mapError(io("(library)")))
+      yield* atomic(marker, new TextEncoder().encode(`${JSON.stringify({ format: FORMAT })}\n`)).pipe(
+        Effect.mapError(io("(library)")),
+      )
+    })
+    const ready = o.create ? ensure : opened
 
-    /** Runs `body` holding the library's lock file. */
+    /** Runs `body` holding the library's lock file (see `lock.ts`). */
     const locked = <A, E>(body: Effect.Effect<A, E>) =>
-      Effect.gen(function* () {
-        yield* ensure
-        const deadline = Date.now() + (o.lockTimeoutMs ?? 60_000)
-        for (let attempt = 0; ; attempt++) {
-          const got = yield* fs.writeFileString(lockFile, `${Date.now()}\n`, { flag: "wx" }).pipe(
-            Effect.as(true),
-            Effect.orElseSucceed(() => false),
-          )
-          if (got) break
-          const info = yield* fs.stat(lockFile).pipe(Effect.option)
-          const age = info._tag === "Some" && info.value.mtime._tag === "Some" ? Date.now() - info.value.mtime.value.getTime() : 0
-          if (age > (o.staleMs ?? 30_000)) yield* fs.remove(lockFile).pipe(Effect.ignore)
-          if (Date.now() > deadline)
-            return yield* err("(lock)", `could not take ${lockFile} within ${o.lockTimeoutMs ?? 60_000} ms`)
-          yield* Effect.sleep(5 + Math.min(100, attempt * 5) * Math.random())
-        }
-        return yield* body.pipe(Effect.ensuring(fs.remove(lockFile).pipe(Effect.ignore)))
-      })
+      ensure.pipe(
+        Effect.andThen(
+          withLock(fs, root, lockFile, {
+            ...(o.staleMs !== undefined ? { staleMs: o.staleMs } : {}),
+            ...(o.lockTimeoutMs !== undefined ? { timeoutMs: o.lockTimeoutMs } : {}),
+            ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}),
+            ...(o.owner ? { owner: o.owner } : {}),
+          })(body),
+        ),
+      )
 
     const readEntryJson = (name: string) =>
       Effect.gen(function* () {
         const file = path.join(entriesDir, name, "entry.json")
         const text = yield* fs.readFileString(file).pipe(Effect.mapError(io(name)))
-        const j = yield* Effect.try({
-          try: () => JSON.parse(text) as EntryJson,
-          catch: () => err(name, "entry.json is not valid JSON"),
-        })
-        if (j.format !== FORMAT) return yield* err(name, `entry.json has format ${JSON.stringify(j.format)}, expected ${FORMAT}`)
-        if (
-          j.name !== name ||
-          !Array.isArray(j.seeds) ||
-          typeof j.model?.fingerprint !== "string" ||
-          typeof j.promptLength !== "number"
-        ) {
-          return yield* err(name, "entry.json is missing fields")
+        return yield* Effect.fromResult(parseEntryJson(text, root, name))
+      })
+
+    /** Reads and checks every seed file of a parsed entry against its checksum. */
+    const verifySeeds = (name: string, j: EntryJson) =>
+      Effect.gen(function* () {
+        const dir = path.join(entriesDir, name)
+        const files: Array<{ seed: EntryJson["seeds"][number]; bytes: Uint8Array }> = []
+        for (const s of j.seeds) {
+          const bytes = yield* fs.readFile(path.join(dir, s.file)).pipe(Effect.mapError(io(name)))
+          if (j.checksums[s.file] !== (yield* sha256(bytes))) return yield* err(name, `checksum mismatch for ${s.file}`)
+          files.push({ seed: s, bytes })
         }
-        return j
+        return files
       })
 
     const metaOf = (j: EntryJson): EntryMeta => ({
@@ -121,6 +119,7 @@ export const makeDirectoryLibrary = (root: string, o: DirectoryOptions = {}) =>
 
     const get = (name: string) =>
       Effect.gen(function* () {
+        yield* ready
         yield* Effect.fromResult(validateName(root, name))
         const dir = path.join(entriesDir, name)
         if (!(yield* fs.exists(path.join(dir, "entry.json")).pipe(Effect.orElseSucceed(() => false)))) {
@@ -128,11 +127,7 @@ export const makeDirectoryLibrary = (root: string, o: DirectoryOptions = {}) =>
         }
         const j = yield* readEntryJson(name)
         const seeds: SeedRecord[] = []
-        for (const s of j.seeds) {
-          if (!/^[A-Za-z0-9._-]+$/.test(s.file)) return yield* err(name, `bad file name ${s.file}`)
-          const bytes = yield* fs.readFile(path.join(dir, s.file)).pipe(Effect.mapError(io(name)))
-          const sum = yield* sha256(bytes)
-          if (j.checksums[s.file] !== sum) return yield* err(name, `checksum mismatch for ${s.file}`)
+        for (const { seed: s, bytes } of yield* verifySeeds(name, j)) {
           const st = yield* Effect.fromResult(decodeSafetensors(bytes, path.join(dir, s.file))).pipe(
             Effect.mapError((e) => err(name, e.message)),
           )
@@ -155,7 +150,7 @@ export const makeDirectoryLibrary = (root: string, o: DirectoryOptions = {}) =>
       })
 
     const list = Effect.gen(function* () {
-      yield* ensure
+      yield* ready
       const names = (yield* fs.readDirectory(entriesDir).pipe(Effect.mapError(io("(library)"))))
         .filter((n) => !n.startsWith("."))
         .sort()
@@ -163,8 +158,13 @@ export const makeDirectoryLibrary = (root: string, o: DirectoryOptions = {}) =>
       const damaged: Array<{ name: string; reason: string }> = []
       for (const name of names) {
         if (!(yield* fs.exists(path.join(entriesDir, name, "entry.json")).pipe(Effect.orElseSucceed(() => false)))) continue // never completed
-        const r = yield* Effect.result(readEntryJson(name))
-        if (Result.isSuccess(r)) entries.push(metaOf(r.success))
+        const r = yield* Effect.result(
+          readEntryJson(name).pipe(
+            Effect.tap((j) => verifySeeds(name, j)),
+            Effect.map(metaOf),
+          ),
+        )
+        if (Result.isSuccess(r)) entries.push(r.success)
         else damaged.push({ name, reason: r.failure.message })
       }
       return { entries, damaged } satisfies Listing
@@ -240,76 +240,92 @@ export const makeDirectoryLibrary = (root: string, o: DirectoryOptions = {}) =>
       })
 
     const index = Effect.gen(function* () {
-      yield* ensure
+      yield* ready
       const ix = yield* readIndex
       if (ix) return ix
       yield* locked(updateIndex("", undefined))
       return (yield* readIndex) ?? buildIndex(0, [])
     })
 
+    /** Before a change: the index must be a file (or absent) so that the change cannot fail half-way on it. */
+    const indexWritable = Effect.gen(function* () {
+      const info = yield* Effect.result(fs.stat(indexFile))
+      if (Result.isSuccess(info) && info.success.type !== "File")
+        return yield* err("(index)", `${indexFile} is a ${info.success.type.toLowerCase()}, not an index file; remove it`)
+    })
+
     const put = (entry: LibraryEntry) =>
-      locked(
-        Effect.gen(function* () {
-          yield* Effect.fromResult(validateName(root, entry.name))
-          yield* Effect.fromResult(validateEntry(root, entry))
-          const dir = path.join(entriesDir, entry.name)
-          yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(io(entry.name)))
-          const exists = yield* fs.exists(path.join(dir, "entry.json")).pipe(Effect.orElseSucceed(() => false))
-          const old = exists ? yield* readEntryJson(entry.name) : undefined
-          if (
-            old &&
-            (old.model.fingerprint !== entry.model.fingerprint ||
-              old.promptLength !== entry.promptLength ||
-              old.model.dModel !== entry.model.dModel)
-          ) {
-            return yield* err(entry.name, "an entry of that name exists for another model or prompt shape; remove it first")
-          }
-          const replaced = new Set(entry.seeds.map((s) => s.seed))
-          const kept = (old?.seeds ?? []).filter((s) => !replaced.has(s.seed))
-          const checksums: Record<string, string> = {}
-          for (const s of kept) checksums[s.file] = old?.checksums[s.file] ?? ""
-          const added: EntryJson["seeds"] = []
-          for (const s of entry.seeds) {
-            const tensors: Record<string, HostTensor> = { source: s.source }
-            if (s.embedding) tensors.embedding = s.embedding
-            if (s.decoderRows) tensors.decoder_rows = s.decoderRows
-            const bytes = encodeSafetensors(tensors)
-            const file = `seed-${s.seed}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.safetensors`
-            yield* atomic(path.join(dir, file), bytes).pipe(Effect.mapError(io(entry.name)))
-            checksums[file] = yield* sha256(bytes)
-            added.push({ seed: s.seed, file, metrics: { ...s.metrics }, provenance: { ...s.provenance } })
-          }
-          const json: EntryJson = {
-            format: FORMAT,
-            name: entry.name,
-            task: entry.task,
-            description: entry.description,
-            model: { fingerprint: entry.model.fingerprint, dModel: entry.model.dModel },
-            promptLength: entry.promptLength,
-            created: old?.created ?? entry.created,
-            seeds: [...kept, ...added].sort((a, b) => a.seed - b.seed),
-            checksums,
-          }
-          yield* atomic(path.join(dir, "entry.json"), new TextEncoder().encode(`${JSON.stringify(json, null, 2)}\n`)).pipe(
-            Effect.mapError(io(entry.name)),
-          )
-          for (const s of old?.seeds ?? []) if (replaced.has(s.seed)) yield* fs.remove(path.join(dir, s.file)).pipe(Effect.ignore)
-          yield* updateIndex(entry.name, yield* get(entry.name))
-        }),
-      )
+      Effect.gen(function* () {
+        // everything is validated before the library (or anything in it) is created or changed
+        yield* Effect.fromResult(validateName(root, entry.name))
+        yield* Effect.fromResult(validateEntry(root, entry))
+        return yield* locked(putLocked(entry))
+      })
+    const putLocked = (entry: LibraryEntry) =>
+      Effect.gen(function* () {
+        yield* indexWritable
+        const dir = path.join(entriesDir, entry.name)
+        const exists = yield* fs.exists(path.join(dir, "entry.json")).pipe(Effect.orElseSucceed(() => false))
+        const old = exists ? yield* readEntryJson(entry.name) : undefined
+        if (old) yield* verifySeeds(entry.name, old)
+        if (
+          old &&
+          (old.model.fingerprint !== entry.model.fingerprint ||
+            old.promptLength !== entry.promptLength ||
+            old.model.dModel !== entry.model.dModel)
+        ) {
+          return yield* err(entry.name, "an entry of that name exists for another model or prompt shape; remove it first")
+        }
+        yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(io(entry.name)))
+        const replaced = new Set(entry.seeds.map((s) => s.seed))
+        const kept = (old?.seeds ?? []).filter((s) => !replaced.has(s.seed))
+        const checksums: Record<string, string> = {}
+        for (const s of kept) checksums[s.file] = old?.checksums[s.file] ?? ""
+        const added: EntryJson["seeds"] = []
+        for (const s of entry.seeds) {
+          const tensors: Record<string, HostTensor> = { source: s.source }
+          if (s.embedding) tensors.embedding = s.embedding
+          if (s.decoderRows) tensors.decoder_rows = s.decoderRows
+          const bytes = encodeSafetensors(tensors)
+          const file = `seed-${s.seed}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.safetensors`
+          yield* atomic(path.join(dir, file), bytes).pipe(Effect.mapError(io(entry.name)))
+          checksums[file] = yield* sha256(bytes)
+          added.push({ seed: s.seed, file, metrics: { ...s.metrics }, provenance: { ...s.provenance } })
+        }
+        const json: EntryJson = {
+          format: FORMAT,
+          name: entry.name,
+          task: entry.task,
+          description: entry.description,
+          model: { fingerprint: entry.model.fingerprint, dModel: entry.model.dModel },
+          promptLength: entry.promptLength,
+          created: old?.created ?? entry.created,
+          seeds: [...kept, ...added].sort((a, b) => a.seed - b.seed),
+          checksums,
+        }
+        yield* atomic(path.join(dir, "entry.json"), new TextEncoder().encode(`${JSON.stringify(json, null, 2)}\n`)).pipe(
+          Effect.mapError(io(entry.name)),
+        )
+        for (const s of old?.seeds ?? []) if (replaced.has(s.seed)) yield* fs.remove(path.join(dir, s.file)).pipe(Effect.ignore)
+        yield* updateIndex(entry.name, yield* get(entry.name))
+      })
 
     const remove = (name: string) =>
-      locked(
-        Effect.gen(function* () {
-          yield* Effect.fromResult(validateName(root, name))
-          const dir = path.join(entriesDir, name)
-          if (!(yield* fs.exists(dir).pipe(Effect.orElseSucceed(() => false)))) return yield* err(name, "no such entry")
-          // entry.json first: from then on the entry is gone even if removal of the rest is interrupted
-          yield* fs.remove(path.join(dir, "entry.json")).pipe(Effect.ignore)
-          yield* fs.remove(dir, { recursive: true }).pipe(Effect.mapError(io(name)))
-          yield* updateIndex(name, undefined)
-        }),
-      )
+      Effect.gen(function* () {
+        yield* Effect.fromResult(validateName(root, name))
+        yield* opened // removing from a library that does not exist creates nothing
+        return yield* locked(removeLocked(name))
+      })
+    const removeLocked = (name: string) =>
+      Effect.gen(function* () {
+        yield* indexWritable
+        const dir = path.join(entriesDir, name)
+        if (!(yield* fs.exists(dir).pipe(Effect.orElseSucceed(() => false)))) return yield* err(name, "no such entry")
+        // entry.json first: from then on the entry is gone even if removal of the rest is interrupted
+        yield* fs.remove(path.join(dir, "entry.json")).pipe(Effect.ignore)
+        yield* fs.remove(dir, { recursive: true }).pipe(Effect.mapError(io(name)))
+        yield* updateIndex(name, undefined)
+      })
 
     return { location: root, list, get, put, remove, index } satisfies LibraryStore
   })

@@ -74,13 +74,24 @@ export const decodeState = (
   if (meta.runKey !== runKey)
     return bad("runKey", "the resume state belongs to a run with other settings (model, data, seed or options)")
   if (!isStep(meta.step, steps)) return bad("step", `must be an integer in [0, ${steps}], got ${JSON.stringify(meta.step)}`)
-  if (typeof meta.bestStep !== "number" || !Number.isSafeInteger(meta.bestStep) || meta.bestStep < -1 || meta.bestStep > meta.step)
+  if (
+    typeof meta.bestStep !== "number" ||
+    !Number.isSafeInteger(meta.bestStep) ||
+    meta.bestStep < -1 ||
+    meta.bestStep > meta.step
+  )
     return bad("bestStep", `must be an integer in [-1, ${meta.step}], got ${JSON.stringify(meta.bestStep)}`)
   const bestScore = meta.bestScore === null && meta.bestStep === -1 ? Number.NEGATIVE_INFINITY : meta.bestScore
   if (typeof bestScore !== "number" || Number.isNaN(bestScore)) return bad("bestScore", "must be a number")
-  if (!Array.isArray(meta.history) || meta.history.length > steps) return bad("history", "must be a list of at most one entry per step")
+  if (!Array.isArray(meta.history) || meta.history.length > steps)
+    return bad("history", "must be a list of at most one entry per step")
   for (const [i, h] of meta.history.entries()) {
-    if (!isObj(h) || !isStep(h.step, steps) || typeof h.loss !== "number" || (h.score !== undefined && typeof h.score !== "number"))
+    if (
+      !isObj(h) ||
+      !isStep(h.step, steps) ||
+      typeof h.loss !== "number" ||
+      (h.score !== undefined && h.score !== null && typeof h.score !== "number")
+    )
       return bad(`history[${i}]`, "must be {step, loss, score?}")
   }
   if (!isObj(meta.opt)) return bad("opt", "must be an object")
@@ -106,7 +117,7 @@ export const decodeState = (
     const slots: Record<string, Float32Array> = {}
     for (const slot of Object.keys(o.slots)) {
       const t = tensors.get(`opt/${name}/${slot}`)
-      if (!t || t.dtype !== "f32") return bad(`opt/${name}/${slot}`, "missing optimizer slot")
+      if (t?.dtype !== "f32") return bad(`opt/${name}/${slot}`, "missing optimizer slot")
       if (!allFinite(t.data as Float32Array)) return bad(`opt/${name}/${slot}`, "has non-finite values")
       slots[slot] = t.data as Float32Array
     }
