@@ -3,6 +3,7 @@ import { Console, Effect, FileSystem, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { loadModel } from "../model.ts"
 import { printJson } from "../output.ts"
+import { checkOutFile } from "../validate.ts"
 
 const libraryFlag = Flag.String("library").pipe(Flag.withDescription("library folder"))
 const json = Flag.Boolean("json").pipe(Flag.withDefault(false))
@@ -195,6 +196,7 @@ const exportCmd = Command.make(
   },
   (f) =>
     Effect.gen(function* () {
+      if (f.format !== "peft") yield* checkOutFile("--out", f.out, [], [f.library])
       const e = yield* (yield* Library).get(f.name)
       const wanted = Option.getOrUndefined(f.seed)
       const s = wanted !== undefined ? e.seeds.find((x) => x.seed === wanted) : e.seeds[0]

@@ -3,8 +3,10 @@ import { Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"
 import { initialPrompt, loadModelAndTokenizer, loadSplits, modelFlags } from "../common.ts"
+import { UsageError } from "../errors.ts"
 import { printJson, printRecord } from "../output.ts"
 import { progressLayer } from "../progress.ts"
+import { checkInts, checkNumbers, checkOutFile } from "../validate.ts"
 
 export const trainFlags = {
   ...modelFlags,
@@ -41,6 +43,40 @@ export const trainFlags = {
   ...backendFlags,
   json: Flag.Boolean("json").pipe(Flag.withDefault(false)),
 }
+
+/** The training flags both `train` and `tune-model` take, checked before any work. */
+export const checkTrainFlags = (f: {
+  steps: number
+  batch: number
+  microBatch: number
+  evalEvery: number
+  maxSource: number
+  maxTarget: number
+  mixingCap: number
+  temperature: number
+  maxEval: number
+  clip: number
+  train: string
+  valid: string
+}) =>
+  Effect.gen(function* () {
+    yield* checkInts([
+      ["--steps", f.steps, 1, 100_000_000],
+      ["--batch", f.batch, 1, 65_536],
+      ["--micro-batch", f.microBatch, 0, 65_536],
+      ["--eval-every", f.evalEvery, 1, 100_000_000],
+      ["--max-source", f.maxSource, 1, 65_536],
+      ["--max-target", f.maxTarget, 1, 8_192],
+      ["--mixing-cap", f.mixingCap, 0, 1_000_000_000],
+      ["--max-eval", f.maxEval, 0, 1_000_000_000],
+    ])
+    yield* checkNumbers([
+      ["--temperature", f.temperature, 0, true],
+      ["--clip", f.clip, 0, false],
+    ])
+    if (f.train.split(",").every((x) => x === "")) return yield* new UsageError({ field: "--train", message: "is empty" })
+    if (f.valid === "") return yield* new UsageError({ field: "--valid", message: "is empty" })
+  })
 
 /** The data side of a training run, from the flags both `train` and `tune-model` take. */
 export const dataSetup = (
@@ -93,6 +129,13 @@ export const train = Command.make(
   },
   (f) =>
     Effect.gen(function* () {
+      yield* checkTrainFlags(f)
+      yield* checkInts([
+        ["--prompt-length", f.promptLength, 1, 100_000],
+        ["--embedding-step", f.embeddingStep, 0, f.steps],
+      ])
+      yield* checkNumbers([["--lr", f.lr, 0, true]])
+      yield* checkOutFile("--out", f.out, [...f.train.split(","), f.valid, f.init])
       const t0 = performance.now()
       const path = yield* Path.Path
       const fs = yield* FileSystem.FileSystem

@@ -5,7 +5,8 @@ import { backendLayer } from "../backends.ts"
 import { loadModelAndTokenizer, loadSplits } from "../common.ts"
 import { printJson, printRecord } from "../output.ts"
 import { progressLayer } from "../progress.ts"
-import { dataSetup, trainFlags } from "./train.ts"
+import { checkNumbers } from "../validate.ts"
+import { checkTrainFlags, dataSetup, trainFlags } from "./train.ts"
 
 export const tuneModel = Command.make(
   "tune-model",
@@ -16,6 +17,8 @@ export const tuneModel = Command.make(
   },
   (f) =>
     Effect.gen(function* () {
+      yield* checkTrainFlags(f)
+      yield* checkNumbers([["--lr", f.lr, 0, true]])
       const t0 = performance.now()
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
