@@ -76,15 +76,20 @@ export type Outcome =
 
 /** Runs one case and classifies it. */
 export const judge = async (c: Case): Promise<{ outcome: Outcome; detail: string }> => {
+  const args = c.args() // may write the case's input files, so before the snapshot
   const watched = c.unchanged?.() ?? []
   const before = snapshot(watched)
-  const r = await run(c.args(), c.timeoutMs ?? 60_000)
+  const r = await run(args, c.timeoutMs ?? 180_000)
   const errLines = r.stderr.split("\n").filter((l) => l.startsWith("error:"))
   const detail = `code ${r.code} in ${r.ms} ms; stderr: ${r.stderr.trim().split("\n").slice(-3).join(" | ").slice(0, 400)}`
   if (r.timedOut) return { outcome: "hang (timeout)", detail }
   if (c.code !== 0 && r.code === 0) return { outcome: "exit 0 on bad input", detail }
   if (r.code !== 0 && r.stderr.trim() === "") return { outcome: "silent exit", detail }
-  if (/internal error|RangeError|TypeError|heap out of memory|at .*\.js:\d+/.test(r.stderr))
+  if (
+    /internal error|RangeError|TypeError/.test(errLines[0] ?? "") ||
+    /heap out of memory|Maximum call stack/.test(r.stderr) ||
+    (errLines.length === 0 && /\n\s+at .*:\d+/.test(r.stderr))
+  )
     return { outcome: "crash/defect", detail }
   if (r.code !== c.code) return { outcome: "wrong exit code", detail }
   if (c.code !== 0 && errLines.length !== 1) return { outcome: "unclear message", detail }

@@ -4,16 +4,17 @@
  * random bytes — returns a value or a typed error and never throws. Plus the claims the parsers
  * exist for: a valid file round-trips, a numpy-refused header is refused.
  */
-import fc from "fast-check"
+
 import { Result } from "effect"
+import fc from "fast-check"
 import { describe, expect, it } from "vitest"
+import { checkTokenizerJson, fromTokenizerJson } from "../src/data/tokenizer.ts"
 import { decodeSafetensors, encodeSafetensors } from "../src/graph/safetensors.ts"
 import type { HostTensor } from "../src/graph/tensor.ts"
 import { decodeNpy, encodeNpy, parsePeftConfig } from "../src/library/interchange.ts"
 import { describeIo } from "../src/library/io.ts"
 import { parseEntryJson, parseLibraryJson } from "../src/library/manifest.ts"
 import { parseNpyHeader } from "../src/library/npy.ts"
-import { checkTokenizerJson, fromTokenizerJson } from "../src/data/tokenizer.ts"
 import { buildIndex, decodeIndex, encodeIndex } from "../src/spot/search.ts"
 import { decodeState, encodeState } from "../src/train/state.ts"
 
@@ -54,9 +55,18 @@ const entry = {
 describe("library manifests", () => {
   it("a valid entry.json parses; any JSON value or mutation gives a value or a LibraryError", () => {
     expect(Result.isSuccess(parseEntryJson(JSON.stringify(entry), "L", "e"))).toBe(true)
-    fc.assert(fc.property(fc.jsonValue(), (j) => tagged(parseEntryJson(JSON.stringify(j), "L", "e"))), RUNS)
-    fc.assert(fc.property(mutated(JSON.stringify(entry)), (s) => tagged(parseEntryJson(s, "L", "e"))), RUNS)
-    fc.assert(fc.property(fc.string(), (s) => tagged(parseLibraryJson(s, "L"))), RUNS)
+    fc.assert(
+      fc.property(fc.jsonValue(), (j) => tagged(parseEntryJson(JSON.stringify(j), "L", "e"))),
+      RUNS,
+    )
+    fc.assert(
+      fc.property(mutated(JSON.stringify(entry)), (s) => tagged(parseEntryJson(s, "L", "e"))),
+      RUNS,
+    )
+    fc.assert(
+      fc.property(fc.string(), (s) => tagged(parseLibraryJson(s, "L"))),
+      RUNS,
+    )
   })
   it("errors name the library and the entry", () => {
     const r = parseEntryJson("null", "/lib", "e")
@@ -70,7 +80,10 @@ describe("retrieval index", () => {
   )
   it("round-trips, and never throws on mutated bytes or hostile rows metadata", () => {
     expect(Result.isSuccess(decodeIndex(ix, "ix"))).toBe(true)
-    fc.assert(fc.property(mutatedBytes(ix), (b) => tagged(decodeIndex(b, "ix"))), RUNS)
+    fc.assert(
+      fc.property(mutatedBytes(ix), (b) => tagged(decodeIndex(b, "ix"))),
+      RUNS,
+    )
     fc.assert(
       fc.property(fc.jsonValue(), fc.string(), (rows, dm) => {
         const bytes = encodeSafetensors(new Map(), { format: "spot-index/1", d_model: dm, rows: JSON.stringify(rows) })
@@ -104,8 +117,14 @@ describe("resume state", () => {
       expect(Result.isFailure(r) && r.failure._tag === "CheckpointError").toBe(true)
     }
     expect(Result.isFailure(decodeState(bytes, "s", "key", new Map([["prompt", t(3, 4)]]), 10))).toBe(true)
-    fc.assert(fc.property(fc.jsonValue(), (j) => tagged(decodeState(meta(j as never), "s", "key", init, 10))), RUNS)
-    fc.assert(fc.property(mutatedBytes(bytes), (b) => tagged(decodeState(b, "s", "key", init, 10))), RUNS)
+    fc.assert(
+      fc.property(fc.jsonValue(), (j) => tagged(decodeState(meta(j as never), "s", "key", init, 10))),
+      RUNS,
+    )
+    fc.assert(
+      fc.property(mutatedBytes(bytes), (b) => tagged(decodeState(b, "s", "key", init, 10))),
+      RUNS,
+    )
   })
 })
 const decodeSafetensorsOk = (b: Uint8Array) => Result.getOrThrow(decodeSafetensors(b, "x"))
@@ -115,8 +134,14 @@ describe("PEFT config", () => {
     const ok = { peft_type: "PROMPT_TUNING", num_virtual_tokens: 4, token_dim: 8 }
     expect(Result.isSuccess(parsePeftConfig(JSON.stringify(ok), "c"))).toBe(true)
     expect(Result.isFailure(parsePeftConfig(JSON.stringify({ ...ok, num_virtual_tokens: 2.5 }), "c"))).toBe(true)
-    fc.assert(fc.property(fc.jsonValue(), (j) => tagged(parsePeftConfig(JSON.stringify(j), "c"))), RUNS)
-    fc.assert(fc.property(mutated(JSON.stringify(ok)), (s) => tagged(parsePeftConfig(s, "c"))), RUNS)
+    fc.assert(
+      fc.property(fc.jsonValue(), (j) => tagged(parsePeftConfig(JSON.stringify(j), "c"))),
+      RUNS,
+    )
+    fc.assert(
+      fc.property(mutated(JSON.stringify(ok)), (s) => tagged(parsePeftConfig(s, "c"))),
+      RUNS,
+    )
   })
 })
 
@@ -126,7 +151,11 @@ describe(".npy", () => {
       fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), (r, c) => {
         const m = t(r, c, (i) => i * 0.5 - 1)
         const back = decodeNpy(encodeNpy(m))
-        return Result.isSuccess(back) && back.success.shape.join() === `${r},${c}` && back.success.data.every((v, i) => v === m.data[i])
+        return (
+          Result.isSuccess(back) &&
+          back.success.shape.join() === `${r},${c}` &&
+          back.success.data.every((v, i) => v === m.data[i])
+        )
       }),
     )
   })
@@ -144,12 +173,21 @@ describe(".npy", () => {
     expect(Result.isSuccess(ok) && ok.success.shape.join() === "2,3").toBe(true)
   })
   it("never throws on arbitrary headers or mutated files", () => {
-    fc.assert(fc.property(fc.string(), (s) => Result.isSuccess(parseNpyHeader(s)) || Result.isFailure(parseNpyHeader(s))), RUNS)
-    fc.assert(fc.property(mutatedBytes(encodeNpy(t(2, 3))), (b) => tagged(decodeNpy(b))), RUNS)
-    fc.assert(fc.property(mutated("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"), (s) => {
-      const r = parseNpyHeader(s)
-      return Result.isSuccess(r) || typeof r.failure.message === "string"
-    }), RUNS)
+    fc.assert(
+      fc.property(fc.string(), (s) => Result.isSuccess(parseNpyHeader(s)) || Result.isFailure(parseNpyHeader(s))),
+      RUNS,
+    )
+    fc.assert(
+      fc.property(mutatedBytes(encodeNpy(t(2, 3))), (b) => tagged(decodeNpy(b))),
+      RUNS,
+    )
+    fc.assert(
+      fc.property(mutated("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"), (s) => {
+        const r = parseNpyHeader(s)
+        return Result.isSuccess(r) || typeof r.failure.message === "string"
+      }),
+      RUNS,
+    )
   })
 })
 
@@ -157,8 +195,14 @@ describe("tokenizer.json", () => {
   it("a vocab that is not a list or map is refused with the field named; random JSON never throws", () => {
     const r = fromTokenizerJson({ model: { type: "Unigram", vocab: 5 } })
     expect(Result.isFailure(r) && r.failure.field.includes("model.vocab")).toBe(true)
-    fc.assert(fc.property(fc.jsonValue(), (j) => checkTokenizerJson(j) === undefined || true), RUNS)
-    fc.assert(fc.property(fc.jsonValue(), (j) => tagged(fromTokenizerJson(j))), { numRuns: 100 })
+    fc.assert(
+      fc.property(fc.jsonValue(), (j) => checkTokenizerJson(j) === undefined || true),
+      RUNS,
+    )
+    fc.assert(
+      fc.property(fc.jsonValue(), (j) => tagged(fromTokenizerJson(j))),
+      { numRuns: 100 },
+    )
   })
 })
 

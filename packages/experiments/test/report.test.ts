@@ -3,8 +3,9 @@
  * value or a typed error for any JSON or mutated file, never throws; every value in the report is
  * escaped, so hostile names leave no markup and the report stays script-free.
  */
-import fc from "fast-check"
+
 import { Result } from "effect"
+import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { htmlReport, parseStudyJson } from "../src/report.ts"
 
@@ -40,7 +41,10 @@ describe("study.json", () => {
   })
   it("never throws on any JSON value or a mutated file", () => {
     const ok = JSON.stringify(study("a"))
-    fc.assert(fc.property(fc.jsonValue(), (j) => Result.isResult(parseStudyJson(JSON.stringify(j), "s"))), { numRuns: 300 })
+    fc.assert(
+      fc.property(fc.jsonValue(), (j) => Result.isResult(parseStudyJson(JSON.stringify(j), "s"))),
+      { numRuns: 300 },
+    )
     fc.assert(
       fc.property(fc.nat(ok.length), fc.string({ maxLength: 3 }), (at, ins) =>
         Result.isResult(parseStudyJson(ok.slice(0, at) + ins + ok.slice(at + 1), "s")),
