@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
@@ -92,8 +92,10 @@ describe("directory library", () => {
     bytes[bytes.length - 1] ^= 0xff
     writeFileSync(f, bytes)
     const l = await run(lib.list)
-    expect(l.entries.map((e) => e.name)).toEqual(["flipped", "good"])
-    expect(l.damaged.map((d) => d.name)).toEqual(["bad"])
+    // list verifies the seed files' checksums too (issue #15): a flipped byte is reported
+    expect(l.entries.map((e) => e.name)).toEqual(["good"])
+    expect(l.damaged.map((d) => d.name)).toEqual(["bad", "flipped"])
+    expect(l.damaged[1].reason).toContain("checksum mismatch")
     const r = await runR(lib.get("flipped"))
     expect(Result.isFailure(r) && r.failure.message).toContain("checksum mismatch")
     expect(Result.isSuccess(await runR(lib.get("good")))).toBe(true)
@@ -334,5 +336,42 @@ describe("retrieval index", () => {
       ),
       { numRuns: 300 },
     )
+  })
+})
+
+describe("directory store: no file created by readers, lock failures named (issue #15)", () => {
+  it("list/get/index of a missing library fail and create nothing; init (create) makes it", async () => {
+    const root = join(temp(), "typo", "lib")
+    const lib = await run(makeDirectoryLibrary(root))
+    for (const op of [lib.list, lib.get("x"), lib.index, lib.remove("x")] as Effect.Effect<unknown, { library: string }>[]) {
+      const r = await runR(op)
+      expect(Result.isFailure(r) && r.failure.library === root).toBe(true)
+    }
+    expect(existsSync(join(root, ".."))).toBe(false)
+    const created = await run(makeDirectoryLibrary(root, { create: true }))
+    expect((await run(created.list)).entries).toEqual([])
+    expect(existsSync(join(root, "library.json"))).toBe(true)
+  })
+  it("a put that fails validation creates nothing", async () => {
+    const root = join(temp(), "lib")
+    const lib = await run(makeDirectoryLibrary(root))
+    const e = entry("u", [0])
+    expect(Result.isFailure(await runR(lib.put({ ...e, promptLength: 2.5 })))).toBe(true)
+    expect(existsSync(root)).toBe(false)
+  })
+  it("a .lock that is a directory is reported at once, naming the path; a dead writer's lock is broken", async () => {
+    const root = temp()
+    const lib = await run(makeDirectoryLibrary(root, { lockTimeoutMs: 60_000 }))
+    await run(lib.put(entry("a", [0])))
+    mkdirSync(join(root, ".lock"))
+    const r = await runR(lib.put(entry("b", [0])))
+    expect(Result.isFailure(r) && r.failure.entry === "(lock)" && r.failure.message).toContain("is a directory")
+    rmSync(join(root, ".lock"), { recursive: true })
+    writeFileSync(join(root, ".lock"), JSON.stringify({ pid: 12345, host: "h" }))
+    const dead = await run(
+      makeDirectoryLibrary(root, { lockTimeoutMs: 2_000, staleMs: 600_000, owner: { pid: 1, host: "h", alive: () => false } }),
+    )
+    await run(dead.put(entry("c", [0])))
+    expect((await run(dead.list)).entries.map((x) => x.name)).toEqual(["a", "c"])
   })
 })
