@@ -7,14 +7,14 @@ import { DirectoryLibrary } from "@spot/core"
 import { Effect } from "effect"
 
 export interface StoreOptions {
-  /** Writers create a missing library; readers never do (PostgreSQL; the folder store decides for itself). */
+  /** Writers create a missing library; readers never do. */
   readonly create?: boolean
 }
 
 export const libraryLayer = (location: string, o: StoreOptions = {}) =>
   PgLibrary.isPostgresUrl(location)
     ? PostgresLibrary.layer(location, { create: o.create ?? false })
-    : DirectoryLibrary.layer(location)
+    : DirectoryLibrary.layer(location, { create: o.create ?? false })
 
 /** Provides the `Library` service that `location` names. */
 export const withLibrary = (location: string, o: StoreOptions = {}) => Effect.provide(libraryLayer(location, o))

@@ -1,6 +1,6 @@
 /** The `spot` command. */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { Command } from "effect/cli"
 import { bench } from "./commands/bench.ts"
 import { data } from "./commands/data.ts"
@@ -15,10 +15,12 @@ import { train } from "./commands/train.ts"
 import { transfer } from "./commands/transfer.ts"
 import { tuneModel } from "./commands/tune-model.ts"
 import { worker } from "./commands/worker.ts"
-import { describeError } from "./output.ts"
+import { exitCodeOf, failureLines } from "./exit.ts"
 
 const spot = Command.make("spot").pipe(
-  Command.withDescription("Soft prompt tuning and SPoT prompt transfer on frozen T5 models."),
+  Command.withDescription(
+    "Soft prompt tuning and SPoT prompt transfer on frozen T5 models. --verbose (anywhere) adds the cause chain to errors. Exit codes: 0 ok, 1 runtime error, 2 usage, 3 bad input, 130 interrupted.",
+  ),
   Command.withSubcommands([
     demo,
     train,
@@ -38,11 +40,21 @@ const spot = Command.make("spot").pipe(
   ]),
 )
 
+// `--verbose` is taken out before parsing so that every command accepts it.
+const argv = process.argv.slice(2)
+const verbose = argv.includes("--verbose") || process.env.SPOT_VERBOSE === "1"
+const args = argv.filter((a) => a !== "--verbose")
+
 // one scope for the command: the T5 runners it makes dispose their compiled sessions when it ends
-const program = Command.run(spot, { version: "0.1.0" }).pipe(
+const program = Command.runWith(spot, { version: "0.1.0", renderErrors: false })(args).pipe(
   Effect.scoped,
-  Effect.tapError((e) => Console.error(`error: ${describeError(e)}`)),
   Effect.provide(Layer.mergeAll(NodeServices.layer)),
 )
 
-NodeRuntime.runMain(program as Effect.Effect<void, unknown>, { disableErrorReporting: true })
+NodeRuntime.runMain(program as Effect.Effect<void, unknown>, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) => {
+    for (const line of failureLines(exit, verbose)) process.stderr.write(`${line}\n`)
+    onExit(exit._tag === "Success" ? 0 : exitCodeOf(exit.cause))
+  },
+})

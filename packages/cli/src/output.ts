@@ -1,4 +1,5 @@
 /** Rendering of results and typed errors, as JSON (`--json`) or as text for people. */
+import { IoErrors } from "@spot/core"
 import { Console, Effect } from "effect"
 
 export const printJson = (value: unknown) => Console.log(JSON.stringify(value))
@@ -20,15 +21,18 @@ export const printRecord = (title: string, rec: Record<string, unknown>) =>
     for (const [k, v] of Object.entries(rec)) if (v !== undefined) yield* Console.log(`  ${k.padEnd(w)}  ${fmt(v)}`)
   })
 
-/** One line describing a typed error: its tag and the file/field/op fields it carries. */
+/** One line describing a typed error: its tag and the file/field/library/entry fields it carries. */
 export const describeError = (e: unknown): string => {
   if (typeof e === "object" && e !== null && "_tag" in e) {
     const r = e as Record<string, unknown>
-    const where = ["file", "line", "field", "backend", "provider", "op", "step"]
+    if (r._tag === "PlatformError") return `PlatformError: ${IoErrors.describeIo(e)}`
+    const where = ["library", "entry", "file", "line", "field", "fixture", "backend", "provider", "op", "step"]
       .filter((k) => (typeof r[k] === "string" && r[k] !== "") || typeof r[k] === "number")
       .map((k) => `${k}=${r[k]}`)
       .join(" ")
-    return `${String(r._tag)}${where ? ` (${where})` : ""}: ${String(r.message ?? "")}`
+    const message = typeof r.message === "string" && r.message !== "" ? r.message : String(r._tag)
+    return `${String(r._tag)}${where ? ` (${where})` : ""}: ${message.replace(/\s*\n\s*/g, " ")}`
   }
+  if (e instanceof Error) return `${e.name}: ${e.message}`
   return String(e)
 }

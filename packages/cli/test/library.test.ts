@@ -47,6 +47,10 @@ describe("library under concurrent and crashing writers", () => {
 
   it("a writer killed mid-write leaves the library readable with no partial entry", async () => {
     const lib = join(tempDir(), "lib")
+    // created first: a writer killed before it starts leaves no library, and readers never create one
+    await Effect.runPromise(
+      Effect.flatMap(makeDirectoryLibrary(lib, { create: true }), (l) => l.list).pipe(Effect.provide(NodeServices.layer)),
+    )
     for (const delay of [150, 400, 700]) {
       await new Promise<void>((resolve) => {
         const c = writer(lib, `k${delay}`, 1000, 256)

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
@@ -80,8 +80,10 @@ describe("directory library", () => {
     bytes[bytes.length - 1] ^= 0xff
     writeFileSync(f, bytes)
     const l = await run(lib.list)
-    expect(l.entries.map((e) => e.name)).toEqual(["flipped", "good"])
-    expect(l.damaged.map((d) => d.name)).toEqual(["bad"])
+    // list verifies the seed files' checksums too (issue #15): a flipped byte is reported
+    expect(l.entries.map((e) => e.name)).toEqual(["good"])
+    expect(l.damaged.map((d) => d.name)).toEqual(["bad", "flipped"])
+    expect(l.damaged[1].reason).toContain("checksum mismatch")
     const r = await runR(lib.get("flipped"))
     expect(Result.isFailure(r) && r.failure.message).toContain("checksum mismatch")
     expect(Result.isSuccess(await runR(lib.get("good")))).toBe(true)

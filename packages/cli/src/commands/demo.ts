@@ -59,7 +59,7 @@ export const demo = Command.make(
         })
       }
       const report = yield* Demo.runDemo({ model, tokenizer: Tokenizers.byteTokenizer, runner }, options).pipe(
-        Effect.provide(DirectoryLibrary.layer(libDir)),
+        Effect.provide(DirectoryLibrary.layer(libDir, { create: true })),
       )
       const reportFile = path.join(f.out, "report.json")
       const full = { ...report, backend: info.backend, model: f.model, options }

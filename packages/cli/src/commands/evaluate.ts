@@ -4,6 +4,7 @@ import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"
 import { loadModelAndTokenizer, loadPlain, loadPromptFile, modelFlags, taskDefinition } from "../common.ts"
 import { printJson, printRecord } from "../output.ts"
+import { checkInts, checkOutFile } from "../validate.ts"
 
 export const evalCommand = Command.make(
   "eval",
@@ -38,6 +39,11 @@ export const evalCommand = Command.make(
   },
   (f) =>
     Effect.gen(function* () {
+      yield* checkInts([
+        ["--batch", f.batch, 1, 65_536],
+        ["--max-source", f.maxSource, 1, 65_536],
+        ["--max-target", f.maxTarget, 1, 8_192],
+      ])
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
       const { prompt } = yield* loadPromptFile(f.prompt, model.config.dModel)
       let ds =
@@ -96,6 +102,12 @@ export const predict = Command.make(
   },
   (f) =>
     Effect.gen(function* () {
+      yield* checkInts([
+        ["--batch", f.batch, 1, 65_536],
+        ["--max-length", f.maxLength, 1, 8_192],
+        ["--beams", f.beams, 1, 64],
+      ])
+      if (f.out._tag === "Some") yield* checkOutFile("--out", f.out.value, [f.input, f.prompt])
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
       const { prompt } = yield* loadPromptFile(f.prompt, model.config.dModel)
       const task = { ...Data.plainTask("predict"), target: "{input}" }

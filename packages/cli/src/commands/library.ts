@@ -1,13 +1,29 @@
-import { InputError, Interchange, Library, LibraryError, Recipe, Safetensors, T5Checkpoint } from "@spot/core"
+import { Init, InputError, Interchange, Library, LibraryError, Recipe, Safetensors, T5Checkpoint } from "@spot/core"
 import { Console, Effect, FileSystem, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { withLibrary } from "../library-store.ts"
 import { loadModel } from "../model.ts"
 import { printJson } from "../output.ts"
+import { checkOutFile } from "../validate.ts"
 import { copy } from "./library-copy.ts"
 
 const libraryFlag = Flag.String("library").pipe(Flag.withDescription("library folder, or postgres://…[?library=name]"))
 const json = Flag.Boolean("json").pipe(Flag.withDefault(false))
+/** Numeric metrics from a prompt file's `metrics` metadata (absent or malformed: none). */
+const metricsOf = (text: string | undefined): Record<string, number> => {
+  try {
+    const j = JSON.parse(text ?? "{}") as unknown
+    if (typeof j !== "object" || j === null) return {}
+    return Object.fromEntries(Object.entries(j).filter(([, v]) => typeof v === "number" && Number.isFinite(v)))
+  } catch {
+    return {}
+  }
+}
+const norm = (d: Float32Array) => {
+  let s = 0
+  for (let i = 0; i < d.length; i++) s += d[i] * d[i]
+  return Math.sqrt(s)
+}
 const modelKeyOf = (spec: Option.Option<string>, dModel: number) =>
   Option.isSome(spec)
     ? Effect.map(loadModel(spec.value), (m) => {
@@ -22,7 +38,8 @@ const readPrompt = (file: string) =>
     const t = st.tensors.get("prompt") ?? st.tensors.get("prompt_embeddings")
     if (t?.dtype !== "f32" || t.shape.length !== 2)
       return yield* new InputError({ field: file, message: "no f32 [L, d] tensor named prompt" })
-    return { prompt: t as import("@spot/core").HostTensor<"f32">, metadata: st.metadata }
+    const prompt = yield* Effect.fromResult(Init.checkPrompt(t, t.shape[1], file))
+    return { prompt, metadata: st.metadata }
   })
 
 const init = Command.make("init", { library: libraryFlag }, ({ library }) =>
@@ -74,11 +91,7 @@ const add = Command.make(
       const model = yield* modelKeyOf(f.model, d)
       if (!model)
         return yield* new InputError({ field: "--model", message: `the prompt's width ${d} is not the model's d_model` })
-      const metrics = Object.fromEntries(
-        Object.entries(JSON.parse(src.metadata.metrics ?? "{}") as Record<string, number>).filter(
-          ([, v]) => typeof v === "number",
-        ),
-      )
+      const metrics = metricsOf(src.metadata.metrics)
       yield* lib.put({
         name: f.name,
         task: Option.getOrElse(f.task, () => src.metadata.task ?? f.name),
@@ -126,7 +139,7 @@ const show = Command.make("show", { name: Argument.String("name"), library: libr
       ...e,
       seeds: e.seeds.map((s) => ({
         seed: s.seed,
-        source_norm: Math.hypot(...s.source.data),
+        source_norm: norm(s.source.data),
         has_embedding: s.embedding !== undefined,
         has_decoder_rows: s.decoderRows !== undefined,
         metrics: s.metrics,
@@ -208,6 +221,7 @@ const exportCmd = Command.make(
   },
   (f) =>
     Effect.gen(function* () {
+      if (f.format !== "peft") yield* checkOutFile("--out", f.out, [], [f.library])
       const e = yield* (yield* Library).get(f.name)
       const wanted = Option.getOrUndefined(f.seed)
       const s = wanted !== undefined ? e.seeds.find((x) => x.seed === wanted) : e.seeds[0]

@@ -4,6 +4,7 @@ import { Console, Effect, FileSystem, Option, Path, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer, describeBackend } from "../backends.ts"
 import { loadModelAndTokenizer } from "../common.ts"
+import { UsageError } from "../errors.ts"
 import { printJson } from "../output.ts"
 import { progressLayer } from "../progress.ts"
 import { decodeSpec, loadSpecTasks, type StudySpec, specOptions, specResource, syntheticSpec } from "../study-spec.ts"
@@ -11,6 +12,32 @@ import { MICRO_MODEL } from "./demo.ts"
 import { clusterStudy } from "./study-cluster.ts"
 
 const list = (s: string) => s.split(",").filter((x) => x !== "")
+
+/** The study's flags checked before any work. */
+const checkStudyFlags = (f: {
+  sources: string
+  targets: string
+  seeds: string
+  workers: number
+  sourceSteps: number
+  targetSteps: number
+  train: number
+}) =>
+  Effect.gen(function* () {
+    const usage = (field: string, message: string) => new UsageError({ field, message })
+    if (list(f.sources).length === 0) return yield* usage("--sources", "needs at least one task")
+    if (list(f.targets).length === 0) return yield* usage("--targets", "needs at least one task")
+    const seeds = list(f.seeds)
+    if (seeds.length === 0 || seeds.some((s) => !/^-?\d+$/.test(s.trim()) || !Number.isSafeInteger(Number(s))))
+      return yield* usage("--seeds", `must be comma-separated integers, got ${JSON.stringify(f.seeds)}`)
+    for (const [flag, v] of [
+      ["--workers", f.workers],
+      ["--source-steps", f.sourceSteps],
+      ["--target-steps", f.targetSteps],
+      ["--train-examples", f.train],
+    ] as const)
+      if (!(v >= 1)) return yield* usage(flag, `must be at least 1, got ${v}`)
+  })
 
 /** Finished cells as safetensors files under `<out>/cells/`, so that a rerun resumes. */
 const fileCells = (dir: string) =>
@@ -98,6 +125,7 @@ export const study = Command.make(
   },
   (f) =>
     Effect.gen(function* () {
+      yield* checkStudyFlags(f)
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       const info = yield* describeBackend
@@ -159,8 +187,9 @@ export const reportCommand = Command.make("report", { dir: Argument.Directory("s
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    const text = yield* fs.readFileString(path.join(dir, "study.json"))
-    const r = JSON.parse(text) as Study.StudyResult
+    const file = path.join(dir, "study.json")
+    const text = yield* fs.readFileString(file)
+    const r = yield* Effect.fromResult(StudyReport.parseStudyJson(text, file))
     const html = yield* writeOutputs(dir, r)
     yield* Console.log(`wrote ${html}`)
   }),

@@ -3,8 +3,10 @@ import { Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"
 import { dataFlags, initialPrompt, loadModelAndTokenizer, loadSplits, modelFlags } from "../common.ts"
+import { UsageError } from "../errors.ts"
 import { printJson, printRecord } from "../output.ts"
 import { progressLayer } from "../progress.ts"
+import { checkInts, checkNumbers, checkOutFile } from "../validate.ts"
 
 export const trainFlags = {
   ...modelFlags,
@@ -54,6 +56,40 @@ export const trainFlags = {
   ...backendFlags,
   json: Flag.Boolean("json").pipe(Flag.withDefault(false)),
 }
+
+/** The training flags both `train` and `tune-model` take, checked before any work. */
+export const checkTrainFlags = (f: {
+  steps: number
+  batch: number
+  microBatch: number
+  evalEvery: number
+  maxSource: number
+  maxTarget: number
+  mixingCap: number
+  temperature: number
+  maxEval: number
+  clip: number
+  train: string
+  valid: string
+}) =>
+  Effect.gen(function* () {
+    yield* checkInts([
+      ["--steps", f.steps, 1, 100_000_000],
+      ["--batch", f.batch, 1, 65_536],
+      ["--micro-batch", f.microBatch, 0, 65_536],
+      ["--eval-every", f.evalEvery, 1, 100_000_000],
+      ["--max-source", f.maxSource, 1, 65_536],
+      ["--max-target", f.maxTarget, 1, 8_192],
+      ["--mixing-cap", f.mixingCap, 0, 1_000_000_000],
+      ["--max-eval", f.maxEval, 0, 1_000_000_000],
+    ])
+    yield* checkNumbers([
+      ["--temperature", f.temperature, 0, true],
+      ["--clip", f.clip, 0, false],
+    ])
+    if (f.train.split(",").every((x) => x === "")) return yield* new UsageError({ field: "--train", message: "is empty" })
+    if (f.valid === "") return yield* new UsageError({ field: "--valid", message: "is empty" })
+  })
 
 /** The data side of a training run, from the flags both `train` and `tune-model` take. */
 export const dataSetup = (
@@ -140,6 +176,13 @@ export const train = Command.make(
   },
   (f) =>
     Effect.gen(function* () {
+      yield* checkTrainFlags(f)
+      yield* checkInts([
+        ["--prompt-length", f.promptLength, 1, 100_000],
+        ["--embedding-step", f.embeddingStep, 0, f.steps],
+      ])
+      yield* checkNumbers([["--lr", f.lr, 0, true]])
+      yield* checkOutFile("--out", f.out, [...f.train.split(","), f.valid, f.init])
       const t0 = performance.now()
       const path = yield* Path.Path
       const fs = yield* FileSystem.FileSystem
@@ -153,13 +196,19 @@ export const train = Command.make(
         meta: { init: f.init, ...(recipe ? { [Recipe.PROVENANCE_KEY]: Recipe.encodeRecipe(recipe) } : {}) },
       }
       const { problem, truncated } = yield* Tuning.promptProblem(setup, runner, init)
-      const runKey = Trainer.runKeyOf({
-        fp: T5Checkpoint.fingerprint(model),
-        train: f.train,
-        valid: f.valid,
-        sizes: trainSets.map((d) => d.examples.length),
-        f: {
+      // keyed on content (model, examples, initial prompt, options), not on file or folder names
+      const runKey = Trainer.runKeyFor({
+        model: T5Checkpoint.fingerprint(model),
+        data: [...trainSets, valid],
+        init: problem.init,
+        options: {
           ...f,
+          model: undefined,
+          tokenizer: undefined,
+          train: undefined,
+          valid: undefined,
+          init: f.init.startsWith("text:") || ["random", "vocab", "labels"].includes(f.init) ? f.init : "file",
+          checkpointDir: undefined,
           resume: undefined,
           json: undefined,
           out: undefined,

@@ -2,6 +2,7 @@ import {
   InputError,
   Library,
   type LibraryEntry,
+  type PromptLibrary,
   Recipe,
   Retrieval,
   Safetensors,
@@ -11,13 +12,47 @@ import {
   Transfer,
   Tuning,
 } from "@spot/core"
-import { Console, Effect } from "effect"
+import { Console, Effect, Result } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"
 import { loadModelAndTokenizer, loadPlain, loadSplits, modelFlags } from "../common.ts"
+import { UsageError } from "../errors.ts"
 import { withLibrary } from "../library-store.ts"
 import { printJson } from "../output.ts"
 import { progressLayer } from "../progress.ts"
+import { checkInts, checkNumbers, checkOutFile } from "../validate.ts"
+
+/**
+ * The library entries transfer can use: made for this model, readable (a damaged entry is skipped
+ * with a warning naming it), of one prompt length (entries that differ are refused, listed, unless
+ * `--prompt-length` picks one).
+ */
+const usableEntries = (lib: PromptLibrary.LibraryStore, key: { fingerprint: string; dModel: number }, wantL: number) =>
+  Effect.gen(function* () {
+    const listing = yield* lib.list
+    for (const d of listing.damaged)
+      yield* Console.error(`warning: skipping damaged entry ${d.name} of ${lib.location}: ${d.reason}`)
+    const entries = new Map<string, LibraryEntry>()
+    for (const e of listing.entries) {
+      if (!T5Checkpoint.fingerprintMatches(e.model.fingerprint, key.fingerprint) || e.model.dModel !== key.dModel) continue
+      if (wantL > 0 && e.promptLength !== wantL) continue
+      const got = yield* Effect.result(lib.get(e.name))
+      if (Result.isFailure(got)) {
+        yield* Console.error(`warning: skipping damaged entry ${e.name} of ${lib.location}: ${got.failure.message}`)
+        continue
+      }
+      entries.set(e.name, got.success)
+    }
+    const lengths = new Map<number, string[]>()
+    for (const e of entries.values()) lengths.set(e.promptLength, [...(lengths.get(e.promptLength) ?? []), e.name])
+    if (lengths.size > 1) {
+      return yield* new UsageError({
+        field: "--prompt-length",
+        message: `the library's entries have different prompt lengths (${[...lengths].map(([l, names]) => `L=${l}: ${names.join(", ")}`).join("; ")}); choose one with --prompt-length`,
+      })
+    }
+    return entries
+  })
 
 /** The target's recipe: `--embedding-recipe` when given, else the one the library's entries share, else the default kind. */
 const targetRecipe = (
@@ -86,28 +121,39 @@ export const transfer = Command.make(
     maxSource: Flag.Int("max-source").pipe(Flag.withDefault(512)),
     maxTarget: Flag.Int("max-target").pipe(Flag.withDefault(32)),
     out: Flag.String("out"),
+    promptLength: Flag.Int("prompt-length").pipe(
+      Flag.withDefault(0),
+      Flag.withDescription("use only library entries of this prompt length (needed when entries differ; 0: they must agree)"),
+    ),
     ...backendFlags,
     json: Flag.Boolean("json").pipe(Flag.withDefault(false)),
   },
   (f) =>
     Effect.gen(function* () {
+      yield* checkInts([
+        ["--k", f.k, 1, 10_000],
+        ["--embedding-steps", f.embeddingSteps, 1, 100_000_000],
+        ["--steps", f.steps, 1, 100_000_000],
+        ["--batch", f.batch, 1, 65_536],
+        ["--eval-every", f.evalEvery, 1, 100_000_000],
+        ["--max-source", f.maxSource, 1, 65_536],
+        ["--max-target", f.maxTarget, 1, 8_192],
+        ["--prompt-length", f.promptLength, 0, 100_000],
+      ])
+      yield* checkNumbers([["--lr", f.lr, 0, true]])
+      const sourceFiles = f.sourceData.split(",").map((x) => x.split("=")[1] ?? "")
+      yield* checkOutFile("--out", f.out, [...f.train.split(","), f.valid, ...sourceFiles], [f.library])
       const t0 = performance.now()
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
       const { train, valid } = yield* loadSplits(f.train, f.valid)
       const lib = yield* Library
-      const listing = yield* lib.list
       const key = T5Checkpoint.modelKey(model)
-      const entries = new Map<string, LibraryEntry>()
-      for (const e of listing.entries) {
-        if (T5Checkpoint.fingerprintMatches(e.model.fingerprint, key.fingerprint) && e.model.dModel === key.dModel) {
-          entries.set(e.name, yield* lib.get(e.name))
-        }
-      }
+      const entries = yield* usableEntries(lib, key, f.promptLength)
       const L = [...entries.values()][0]?.promptLength
       if (L === undefined) {
         return yield* new InputError({
           field: "--library",
-          message: `${f.library} holds no entry for this model (${key.fingerprint}, d_model ${key.dModel})`,
+          message: `${f.library} holds no usable entry for this model (${key.fingerprint}, d_model ${key.dModel}${f.promptLength > 0 ? `, prompt length ${f.promptLength}` : ""})`,
         })
       }
       const sim = Similarity.similarityNamed(f.similarity) as Similarity.Similarity

@@ -5,7 +5,8 @@ import { backendLayer } from "../backends.ts"
 import { loadModelAndTokenizer, loadSplits } from "../common.ts"
 import { printJson, printRecord } from "../output.ts"
 import { progressLayer } from "../progress.ts"
-import { dataSetup, trainFlags } from "./train.ts"
+import { checkNumbers } from "../validate.ts"
+import { checkTrainFlags, dataSetup, trainFlags } from "./train.ts"
 
 export const tuneModel = Command.make(
   "tune-model",
@@ -16,6 +17,8 @@ export const tuneModel = Command.make(
   },
   (f) =>
     Effect.gen(function* () {
+      yield* checkTrainFlags(f)
+      yield* checkNumbers([["--lr", f.lr, 0, true]])
       const t0 = performance.now()
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
@@ -32,9 +35,20 @@ export const tuneModel = Command.make(
         clipNorm: f.clip,
         checkpointDir: f.checkpointDir,
         resume: f.resume,
-        runKey: Trainer.runKeyOf({
-          fp: T5Checkpoint.fingerprint(model),
-          f: { ...f, resume: undefined, json: undefined, out: undefined },
+        runKey: Trainer.runKeyFor({
+          model: T5Checkpoint.fingerprint(model),
+          data: [...trainSets, valid],
+          init: new Map(),
+          options: {
+            ...f,
+            model: undefined,
+            train: undefined,
+            valid: undefined,
+            checkpointDir: undefined,
+            resume: undefined,
+            json: undefined,
+            out: undefined,
+          },
         }),
       })
       const best = path.join(f.checkpointDir, "best")

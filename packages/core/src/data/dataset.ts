@@ -116,11 +116,23 @@ export const makeDataset = (
   return finish(task, file, examples)
 }
 
+/** Longest JSONL line parsed (a longer one is a typed error, not a multi-GB parse). */
+export const MAX_LINE_CHARS = 8 << 20
+
 /** Parses JSONL text: one object per non-empty line. */
 export const parseJsonl = (text: string, file: string): Result.Result<Array<readonly [number, RawRecord]>, DataError> => {
   const out: Array<readonly [number, RawRecord]> = []
   const lines = text.split(/\r?\n/)
   for (let i = 0; i < lines.length; i++) {
+    if (lines[i].length > MAX_LINE_CHARS)
+      return Result.fail(
+        new DataError({
+          file,
+          line: i + 1,
+          field: "(line)",
+          message: `line of ${lines[i].length} characters is longer than the limit of ${MAX_LINE_CHARS}`,
+        }),
+      )
     const line = lines[i].trim()
     if (line === "") continue
     let v: unknown

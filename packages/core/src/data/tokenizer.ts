@@ -34,12 +34,36 @@ export const byteTokenizer: Tokenizer = {
   specialIds: new Set([0, 1, 2]),
 }
 
+/** The structure of a parsed `tokenizer.json` checked before it is used; undefined when it is fine. */
+export const checkTokenizerJson = (json: unknown): { field: string; message: string } | undefined => {
+  const isObj = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x)
+  if (!isObj(json)) return { field: "(file)", message: "is not a JSON object" }
+  if (!isObj(json.model)) return { field: "model", message: "is missing or not an object" }
+  const vocab = json.model.vocab
+  if (Array.isArray(vocab)) {
+    const i = vocab.findIndex((v) => !Array.isArray(v) || typeof v[0] !== "string" || typeof v[1] !== "number")
+    if (i >= 0) return { field: `model.vocab[${i}]`, message: "must be a [piece, score] pair" }
+  } else if (isObj(vocab)) {
+    const bad = Object.entries(vocab).find(([, id]) => typeof id !== "number" || !Number.isSafeInteger(id) || id < 0)
+    if (bad) return { field: `model.vocab.${bad[0]}`, message: "must map to a non-negative integer id" }
+  } else return { field: "model.vocab", message: `must be a list or an object, got ${vocab === null ? "null" : typeof vocab}` }
+  const added = json.added_tokens ?? []
+  if (!Array.isArray(added)) return { field: "added_tokens", message: "must be a list" }
+  const j = added.findIndex(
+    (t) => !isObj(t) || typeof t.id !== "number" || !Number.isSafeInteger(t.id) || t.id < 0 || t.id > 1 << 24,
+  )
+  if (j >= 0) return { field: `added_tokens[${j}]`, message: "must be an object with a non-negative integer id" }
+  return undefined
+}
+
 /** A tokenizer from a parsed `tokenizer.json` (and optional `tokenizer_config.json`). */
 export const fromTokenizerJson = (
   json: unknown,
   config: unknown = {},
   file = "tokenizer.json",
 ): Result.Result<Tokenizer, InputError> => {
+  const shape = checkTokenizerJson(json)
+  if (shape !== undefined) return Result.fail(new InputError({ field: `${file}: ${shape.field}`, message: shape.message }))
   let tok: HFTokenizer
   try {
     tok = new HFTokenizer(json as never, config as never)

@@ -8,6 +8,7 @@ import { InputError } from "../errors.ts"
 import { decodeSafetensors, encodeSafetensors, writeFileAtomic } from "../graph/safetensors.ts"
 import type { HostTensor } from "../graph/tensor.ts"
 import { sliceRows } from "../graph/tensor.ts"
+import { parseNpyHeader } from "./npy.ts"
 
 const bad = (file: string, field: string, message: string) => new InputError({ field: `${file}: ${field}`, message })
 
@@ -23,32 +24,33 @@ export const decodeNpy = (bytes: Uint8Array, file = "<npy>"): Result.Result<Host
   const hlen = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true)
   const start = major === 1 ? 10 : 12
   if (start + hlen > bytes.length) return Result.fail(bad(file, "header", "header runs past the end of the file"))
-  const header = new TextDecoder().decode(bytes.subarray(start, start + hlen))
-  const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1]
-  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1]
-  const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1]
-  if (descr === undefined || fortran === undefined || shapeText === undefined)
-    return Result.fail(bad(file, "header", "missing descr, fortran_order or shape"))
+  let header: string
+  try {
+    header = new TextDecoder("latin1", { fatal: false }).decode(bytes.subarray(start, start + hlen))
+  } catch {
+    return Result.fail(bad(file, "header", "not text"))
+  }
+  const parsed = parseNpyHeader(header)
+  if (Result.isFailure(parsed)) return Result.fail(bad(file, parsed.failure.field, parsed.failure.message))
+  const { descr, fortranOrder, shape } = parsed.success
   if (descr !== "<f4" && descr !== "<f8")
-    return Result.fail(bad(file, "descr", `dtype ${descr} is not little-endian float32 (<f4)`))
-  if (fortran === "True") return Result.fail(bad(file, "fortran_order", "Fortran-order arrays are not supported"))
-  const shape = shapeText
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s !== "")
-    .map(Number)
-  if (shape.length !== 2 || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
-    return Result.fail(bad(file, "shape", `expected a matrix (L, d_model), got (${shapeText})`))
+    return Result.fail(bad(file, "descr", `dtype ${descr} is not little-endian float32 (<f4) or float64 (<f8)`))
+  if (fortranOrder) return Result.fail(bad(file, "fortran_order", "Fortran-order arrays are not supported"))
+  if (shape.length !== 2 || shape[0] === 0 || shape[1] === 0) {
+    return Result.fail(bad(file, "shape", `expected a non-empty matrix (L, d_model), got (${shape.join(", ")})`))
   }
   const item = descr === "<f4" ? 4 : 8
   const n = shape[0] * shape[1]
   const body = start + hlen
+  if (!Number.isSafeInteger(n * item)) return Result.fail(bad(file, "shape", `(${shape.join(", ")}) is too large`))
   if (bytes.length - body !== n * item)
     return Result.fail(bad(file, "data", `shape (${shape.join(", ")}) needs ${n * item} bytes, file has ${bytes.length - body}`))
   const copy = new Uint8Array(n * item)
   copy.set(bytes.subarray(body, body + n * item))
   const data = item === 4 ? new Float32Array(copy.buffer) : Float32Array.from(new Float64Array(copy.buffer))
-  return Result.succeed({ dtype: "f32", shape, data })
+  for (let i = 0; i < data.length; i++)
+    if (!Number.isFinite(data[i])) return Result.fail(bad(file, "data", `non-finite value (${data[i]}) at flat index ${i}`))
+  return Result.succeed({ dtype: "f32", shape: [...shape], data })
 }
 
 /** Encodes a float32 matrix as `.npy` version 1.0. */
@@ -76,6 +78,33 @@ export interface PeftPrompt {
   readonly config: Readonly<Record<string, unknown>>
 }
 
+/** Parses and checks `adapter_config.json` of a prompt-tuning adapter. */
+export const parsePeftConfig = (
+  text: string,
+  cfgFile: string,
+): Result.Result<{ cfg: Record<string, unknown>; L: number; d: number; subs: 1 | 2 }, InputError> => {
+  let cfg: unknown
+  try {
+    cfg = JSON.parse(text)
+  } catch {
+    return Result.fail(bad(cfgFile, "json", "not valid JSON"))
+  }
+  if (typeof cfg !== "object" || cfg === null || Array.isArray(cfg))
+    return Result.fail(bad(cfgFile, "json", "is not a JSON object"))
+  const c = cfg as Record<string, unknown>
+  if (c.peft_type !== "PROMPT_TUNING")
+    return Result.fail(bad(cfgFile, "peft_type", `expected PROMPT_TUNING, got ${JSON.stringify(c.peft_type)}`))
+  const L = c.num_virtual_tokens
+  const d = c.token_dim
+  const subs = c.num_transformer_submodules ?? 1
+  if (typeof L !== "number" || !Number.isSafeInteger(L) || L <= 0 || L > 1 << 20)
+    return Result.fail(bad(cfgFile, "num_virtual_tokens", `must be a positive integer, got ${JSON.stringify(L)}`))
+  if (typeof d !== "number" || !Number.isSafeInteger(d) || d <= 0 || d > 1 << 20)
+    return Result.fail(bad(cfgFile, "token_dim", `must be a positive integer, got ${JSON.stringify(d)}`))
+  if (subs !== 1 && subs !== 2) return Result.fail(bad(cfgFile, "num_transformer_submodules", "must be 1 or 2"))
+  return Result.succeed({ cfg: c, L, d, subs })
+}
+
 /** Reads a PEFT prompt-tuning adapter folder. */
 export const readPeftAdapter = (dir: string) =>
   Effect.gen(function* () {
@@ -84,18 +113,7 @@ export const readPeftAdapter = (dir: string) =>
     const cfgFile = path.join(dir, "adapter_config.json")
     const stFile = path.join(dir, "adapter_model.safetensors")
     const text = yield* fs.readFileString(cfgFile).pipe(Effect.mapError((e) => bad(cfgFile, "file", e.message)))
-    const cfg = yield* Effect.try({
-      try: () => JSON.parse(text) as Record<string, unknown>,
-      catch: () => bad(cfgFile, "json", "not valid JSON"),
-    })
-    if (cfg.peft_type !== "PROMPT_TUNING")
-      return yield* bad(cfgFile, "peft_type", `expected PROMPT_TUNING, got ${JSON.stringify(cfg.peft_type)}`)
-    const L = cfg.num_virtual_tokens
-    const d = cfg.token_dim
-    const subs = cfg.num_transformer_submodules ?? 1
-    if (typeof L !== "number" || !(L > 0)) return yield* bad(cfgFile, "num_virtual_tokens", "must be a positive integer")
-    if (typeof d !== "number" || !(d > 0)) return yield* bad(cfgFile, "token_dim", "must be a positive integer")
-    if (subs !== 1 && subs !== 2) return yield* bad(cfgFile, "num_transformer_submodules", "must be 1 or 2")
+    const { cfg, L, d, subs } = yield* Effect.fromResult(parsePeftConfig(text, cfgFile))
     const bytes = yield* fs.readFile(stFile).pipe(Effect.mapError((e) => bad(stFile, "file", e.message)))
     const st = yield* Effect.fromResult(decodeSafetensors(bytes, stFile))
     const emb = st.tensors.get("prompt_embeddings")
@@ -104,6 +122,9 @@ export const readPeftAdapter = (dir: string) =>
       return yield* bad(stFile, "prompt_embeddings", `shape [${emb.shape}] does not match the config ([${L * subs}, ${d}])`)
     }
     const all = emb as HostTensor<"f32">
+    for (let i = 0; i < all.data.length; i++)
+      if (!Number.isFinite(all.data[i]))
+        return yield* bad(stFile, "prompt_embeddings", `non-finite value (${all.data[i]}) at flat index ${i}`)
     return {
       prompt: sliceRows(all, 0, L),
       ...(subs === 2 ? { decoderRows: sliceRows(all, L, 2 * L) } : {}),

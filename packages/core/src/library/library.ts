@@ -71,7 +71,12 @@ export const validateName = (library: string, name: string): Result.Result<strin
 /** Checks an entry's tensors against its own metadata. */
 export const validateEntry = (library: string, e: LibraryEntry): Result.Result<LibraryEntry, LibraryError> => {
   const fail = (message: string) => Result.fail(new LibraryError({ library, entry: e.name, message }))
+  if (!Number.isSafeInteger(e.promptLength) || e.promptLength <= 0)
+    return fail(`prompt length ${e.promptLength} is not a positive integer`)
+  if (!Number.isSafeInteger(e.model.dModel) || e.model.dModel <= 0)
+    return fail(`d_model ${e.model.dModel} is not a positive integer`)
   if (e.seeds.length === 0) return fail("an entry needs at least one seed")
+  if (e.seeds.some((s) => !Number.isSafeInteger(s.seed))) return fail("seeds must be integers")
   if (new Set(e.seeds.map((s) => s.seed)).size !== e.seeds.length) return fail("seeds must be distinct")
   for (const s of e.seeds) {
     for (const [what, t] of [

@@ -60,11 +60,27 @@ export const decodeIndex = (bytes: Uint8Array, file: string): Result.Result<Retr
   const { metadata, tensors } = st.success
   if (metadata.format !== "spot-index/1") return Result.fail(bad(`not a retrieval index (format ${metadata.format})`))
   const dModel = Number(metadata.d_model)
+  if (!Number.isSafeInteger(dModel) || dModel < 0)
+    return Result.fail(bad(`d_model ${metadata.d_model} is not a non-negative integer`))
   let rows: IndexRow[]
   try {
     rows = JSON.parse(metadata.rows ?? "[]") as IndexRow[]
   } catch {
     return Result.fail(bad("rows metadata is not JSON"))
+  }
+  if (!Array.isArray(rows)) return Result.fail(bad("rows metadata is not a list"))
+  for (const [i, r] of rows.entries()) {
+    const o = r as unknown as Record<string, unknown> | null
+    if (
+      typeof o !== "object" ||
+      o === null ||
+      typeof o.entry !== "string" ||
+      typeof o.task !== "string" ||
+      typeof o.seed !== "number" ||
+      typeof o.fingerprint !== "string" ||
+      typeof o.promptLength !== "number"
+    )
+      return Result.fail(bad(`rows[${i}] is not {entry, task, seed, fingerprint, promptLength}`))
   }
   for (const m of INDEX_METRICS) {
     const t = tensors.get(m.name)

@@ -76,16 +76,29 @@ export const checkEntries = (
   return Result.succeed({ config: cfg, names })
 }
 
-/** Checks a weight map against the config; `file` names the source in errors. */
+/** A weight with a NaN or infinite value is refused, naming the tensor and the first bad index. */
+export const checkFinite = (t: HostTensor, name: string, file: string): Result.Result<void, CheckpointError> => {
+  const d = t.data as Float32Array
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i]))
+      return Result.fail(new CheckpointError({ file, field: name, message: `non-finite value (${d[i]}) at flat index ${i}` }))
+  }
+  return Result.void
+}
+
+/** Checks a weight map against the config (and every weight for finiteness); `file` names the source in errors. */
 export const validateWeights = (
   config: T5Config,
   tensors: ReadonlyMap<string, HostTensor>,
   file: string,
 ): Result.Result<{ config: T5Config; weights: Map<string, HostTensor<"f32">> }, CheckpointError> =>
-  Result.map(checkEntries(config, tensors, file), ({ config: cfg, names }) => ({
-    config: cfg,
-    weights: new Map(names.map((n) => [n, tensors.get(n) as HostTensor<"f32">])),
-  }))
+  Result.flatMap(checkEntries(config, tensors, file), ({ config: cfg, names }) => {
+    for (const n of names) {
+      const f = checkFinite(tensors.get(n) as HostTensor, n, file)
+      if (Result.isFailure(f)) return Result.fail(f.failure)
+    }
+    return Result.succeed({ config: cfg, weights: new Map(names.map((n) => [n, tensors.get(n) as HostTensor<"f32">])) })
+  })
 
 const readJson = (fs: FileSystem.FileSystem, file: string) =>
   fs.readFileString(file).pipe(
@@ -197,7 +210,9 @@ export const loadCheckpoint = (dir: string) =>
       const checked = yield* Effect.fromResult(checkEntries(config, infos, source))
       const weights = new Map<string, HostTensor<"f32">>()
       for (const name of checked.names) {
-        weights.set(name, (yield* (owner.get(name) as SafetensorsReader).read(name)) as HostTensor<"f32">)
+        const t = (yield* (owner.get(name) as SafetensorsReader).read(name)) as HostTensor<"f32">
+        yield* Effect.fromResult(checkFinite(t, name, source))
+        weights.set(name, t)
       }
       return { config: checked.config, weights, source: dir } satisfies T5Model
     }),

@@ -5,21 +5,34 @@
 import { Result, Schema, SchemaIssue } from "effect"
 import { ConfigError } from "../errors.ts"
 
-const PositiveInt = Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))
 const NonNegInt = Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))
+/** A positive integer with a sane upper bound (a config of 1e9 layers is refused, not allocated). */
+const Bounded = (max: number) => Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(max))
+
+/** Upper bounds of the sizes in config.json (generous: T5 XXL and mT5 are far below them). */
+export const LIMITS = {
+  vocab_size: 1 << 21,
+  d_model: 1 << 15,
+  d_kv: 1 << 12,
+  d_ff: 1 << 18,
+  num_layers: 256,
+  num_heads: 1024,
+  relative_attention_num_buckets: 4096,
+  relative_attention_max_distance: 1 << 20,
+} as const
 
 export const T5ConfigJson = Schema.Struct({
   model_type: Schema.optionalKey(Schema.Literals(["t5", "mt5"])),
   is_encoder_decoder: Schema.optionalKey(Schema.Literal(true)),
-  vocab_size: PositiveInt,
-  d_model: PositiveInt,
-  d_kv: PositiveInt,
-  d_ff: PositiveInt,
-  num_layers: PositiveInt,
-  num_decoder_layers: Schema.optionalKey(Schema.NullOr(PositiveInt)),
-  num_heads: PositiveInt,
-  relative_attention_num_buckets: Schema.optionalKey(PositiveInt),
-  relative_attention_max_distance: Schema.optionalKey(PositiveInt),
+  vocab_size: Bounded(LIMITS.vocab_size),
+  d_model: Bounded(LIMITS.d_model),
+  d_kv: Bounded(LIMITS.d_kv),
+  d_ff: Bounded(LIMITS.d_ff),
+  num_layers: Bounded(LIMITS.num_layers),
+  num_decoder_layers: Schema.optionalKey(Schema.NullOr(Bounded(LIMITS.num_layers))),
+  num_heads: Bounded(LIMITS.num_heads),
+  relative_attention_num_buckets: Schema.optionalKey(Bounded(LIMITS.relative_attention_num_buckets)),
+  relative_attention_max_distance: Schema.optionalKey(Bounded(LIMITS.relative_attention_max_distance)),
   dropout_rate: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThan(1))),
   layer_norm_epsilon: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0))),
   feed_forward_proj: Schema.optionalKey(Schema.Literals(["relu", "gated-gelu", "gated-relu"])),
@@ -62,6 +75,11 @@ export const decodeConfig = (json: unknown, file = "config.json"): Result.Result
     return Result.fail(new ConfigError({ file, field, message: `${field}: ${issue?.message ?? "invalid"}` }))
   }
   const c = r.success
+  for (const k of ["pad_token_id", "eos_token_id", "decoder_start_token_id"] as const) {
+    const id = c[k]
+    if (id !== undefined && id >= c.vocab_size)
+      return Result.fail(new ConfigError({ file, field: k, message: `${k}: ${id} is not below vocab_size ${c.vocab_size}` }))
+  }
   const tie = c.tie_word_embeddings ?? true
   return Result.succeed({
     vocabSize: c.vocab_size,

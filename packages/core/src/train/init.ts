@@ -133,12 +133,29 @@ export const checkPrompt = (
   dModel: number,
   field: string,
   L?: number,
-): Result.Result<HostTensor<"f32">, InputError> =>
-  p.dtype !== "f32" || p.shape.length !== 2 || p.shape[1] !== dModel || (L !== undefined && p.shape[0] !== L)
-    ? Result.fail(
-        new InputError({ field, message: `prompt ${p.dtype} ${showShape(p.shape)} does not fit [${L ?? "L"}, ${dModel}]` }),
-      )
-    : Result.succeed(p as HostTensor<"f32">)
+): Result.Result<HostTensor<"f32">, InputError> => {
+  if (p.dtype !== "f32" || p.shape.length !== 2 || p.shape[1] !== dModel || (L !== undefined && p.shape[0] !== L))
+    return Result.fail(
+      new InputError({ field, message: `prompt ${p.dtype} ${showShape(p.shape)} does not fit [${L ?? "L"}, ${dModel}]` }),
+    )
+  if (p.shape[0] === 0) return Result.fail(new InputError({ field, message: "prompt has 0 rows (prompt length 0)" }))
+  const data = p.data as Float32Array
+  const bad = firstNonFinite(data)
+  if (bad >= 0)
+    return Result.fail(
+      new InputError({
+        field,
+        message: `prompt has a non-finite value (${data[bad]}) at flat index ${bad} (row ${Math.floor(bad / dModel)})`,
+      }),
+    )
+  return Result.succeed(p as HostTensor<"f32">)
+}
+
+/** Index of the first NaN/±Infinity, or -1. */
+export const firstNonFinite = (d: ArrayLike<number>): number => {
+  for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) return i
+  return -1
+}
 
 /** Σ w_i p_i / Σ w_i over prompts of one shape. */
 export const weightedAverage = (

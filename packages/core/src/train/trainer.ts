@@ -16,6 +16,7 @@ import type { HostTensor } from "../graph/tensor.ts"
 import type { Optimizer, OptState, Schedule } from "./optim.ts"
 import { clipByGlobalNorm, lrAt } from "./optim.ts"
 import { report } from "./progress.ts"
+import { decodeState, encodeState, type HistoryEntry, type Snapshot } from "./state.ts"
 
 export type Params = ReadonlyMap<string, HostTensor<"f32">>
 
@@ -50,11 +51,7 @@ export interface Problem<E, R> {
   ) => Effect.Effect<string, E, R>
 }
 
-export interface HistoryEntry {
-  readonly step: number
-  readonly loss: number
-  readonly score?: number
-}
+export type { HistoryEntry } from "./state.ts"
 
 export interface TrainResult {
   readonly params: Params
@@ -63,67 +60,7 @@ export interface TrainResult {
   readonly resumedFrom: number
 }
 
-interface Snapshot {
-  step: number
-  params: Map<string, HostTensor<"f32">>
-  opt: Map<string, OptState>
-  best: { step: number; score: number; params: Map<string, HostTensor<"f32">> }
-  history: HistoryEntry[]
-}
-
 const STATE = "state.safetensors"
-
-const encodeState = (s: Snapshot, runKey: string): Uint8Array => {
-  const tensors = new Map<string, HostTensor>()
-  const optMeta: Record<string, { step: number; slots: Record<string, number[]> }> = {}
-  for (const [k, v] of s.params) tensors.set(`param/${k}`, v)
-  for (const [k, v] of s.best.params) tensors.set(`best/${k}`, v)
-  for (const [k, st] of s.opt) {
-    optMeta[k] = { step: st.step, slots: {} }
-    for (const [slot, data] of Object.entries(st.slots)) {
-      tensors.set(`opt/${k}/${slot}`, { dtype: "f32", shape: [data.length], data })
-      optMeta[k].slots[slot] = [data.length]
-    }
-  }
-  const meta = { runKey, step: s.step, bestStep: s.best.step, bestScore: s.best.score, history: s.history, opt: optMeta }
-  return encodeSafetensors(tensors, { spot_state: JSON.stringify(meta) })
-}
-
-const decodeState = (bytes: Uint8Array, file: string, runKey: string) =>
-  Effect.gen(function* () {
-    const decoded = yield* Effect.fromResult(decodeSafetensors(bytes, file))
-    const raw = decoded.metadata.spot_state
-    const bad = (field: string, message: string) => new CheckpointError({ file, field, message })
-    if (!raw) return yield* bad("spot_state", "not a resume state")
-    const meta = yield* Effect.try({ try: () => JSON.parse(raw), catch: () => bad("spot_state", "metadata is not JSON") })
-    if (meta.runKey !== runKey) {
-      return yield* bad("runKey", "the resume state belongs to a run with other settings (model, data, seed or options)")
-    }
-    const params = new Map<string, HostTensor<"f32">>()
-    const best = new Map<string, HostTensor<"f32">>()
-    const opt = new Map<string, OptState>()
-    for (const [name, t] of decoded.tensors) {
-      if (t.dtype !== "f32") return yield* bad(name, "expected f32")
-      if (name.startsWith("param/")) params.set(name.slice(6), t as HostTensor<"f32">)
-      else if (name.startsWith("best/")) best.set(name.slice(5), t as HostTensor<"f32">)
-    }
-    for (const [k, o] of Object.entries(meta.opt as Record<string, { step: number; slots: Record<string, number[]> }>)) {
-      const slots: Record<string, Float32Array> = {}
-      for (const slot of Object.keys(o.slots)) {
-        const t = decoded.tensors.get(`opt/${k}/${slot}`)
-        if (!t) return yield* bad(`opt/${k}/${slot}`, "missing optimizer slot")
-        slots[slot] = t.data as Float32Array
-      }
-      opt.set(k, { step: o.step, slots })
-    }
-    return {
-      step: meta.step as number,
-      params,
-      opt,
-      best: { step: meta.bestStep as number, score: meta.bestScore as number, params: best },
-      history: meta.history as HistoryEntry[],
-    } satisfies Snapshot
-  })
 
 const finite = (p: Params) => {
   for (const t of p.values()) for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(t.data[i])) return false
@@ -153,7 +90,7 @@ export const train = <E, R>(problem: Problem<E, R>, o: TrainOptions) =>
       const bytes = yield* fs
         .readFile(statePath)
         .pipe(Effect.mapError((e) => new CheckpointError({ file: statePath, field: "file", message: e.message })))
-      snap = yield* decodeState(bytes, statePath, o.runKey)
+      snap = yield* Effect.fromResult(decodeState(bytes, statePath, o.runKey, problem.init, o.steps))
       resumedFrom = snap.step
       yield* report({ kind: "resume", step: snap.step })
     }
@@ -182,6 +119,14 @@ export const train = <E, R>(problem: Problem<E, R>, o: TrainOptions) =>
         opt.set(n, r.state)
       })
       const done = step + 1
+      // a diverged update is never evaluated or saved: best/last/early/state keep the last good values
+      if (!finite(params)) {
+        return yield* new TrainingDiverged({
+          step: done,
+          message: `non-finite parameters after the update of step ${done} (learning rate ${lr}); the last good checkpoints are intact`,
+        })
+      }
+      yield* Effect.yieldNow
       const history = [...snap.history, { step: done, loss }]
       snap = { ...snap, step: done, params, opt, history }
       yield* report({ kind: "step", step: done, total: o.steps, loss, lr, elapsedMs: performance.now() - started })
@@ -214,3 +159,24 @@ export const train = <E, R>(problem: Problem<E, R>, o: TrainOptions) =>
 
 /** A short stable hash of a run's settings. */
 export const runKeyOf = (parts: unknown): string => fnv1a(new TextEncoder().encode(JSON.stringify(parts)))
+
+/**
+ * The run key of a training run from what determines its result — the model's fingerprint, the
+ * examples (not the names of the files they came from), the initial parameters and the options —
+ * so that a moved or relatively named data file or checkpoint folder still resumes.
+ */
+export const runKeyFor = (parts: {
+  readonly model: string
+  readonly data: ReadonlyArray<{ readonly examples: readonly unknown[] }>
+  readonly init: Params
+  readonly options: Readonly<Record<string, unknown>>
+}): string => {
+  const enc = new TextEncoder()
+  let h = fnv1a(enc.encode(parts.model))
+  for (const d of parts.data) for (const e of d.examples) h = fnv1a(enc.encode(JSON.stringify(e)), Number.parseInt(h, 16))
+  for (const [k, t] of [...parts.init].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    h = fnv1a(enc.encode(`${k}:${t.shape}`), Number.parseInt(h, 16))
+    h = fnv1a(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), Number.parseInt(h, 16))
+  }
+  return `${h}-${runKeyOf(parts.options)}`
+}
