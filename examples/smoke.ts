@@ -45,7 +45,7 @@ const program = Effect.gen(function* () {
   const train = Synthetic.generate(task, "train", 64)
   const valid = Synthetic.generate(task, "valid", 16)
   const tune = { ...Demo.DEFAULT_DEMO.tune, batchSize: 8 }
-  const r = yield* Tuning.tunePrompt(env, [train], valid, Tuning.sharedInit(env, tune.promptLength, 0), 0, {
+  const r = yield* Tuning.tunePrompt(env, [train], valid, Tuning.sharedInit(env, tune.promptLength, 0, tune.vocabInit), 0, {
     ...tune,
     steps: STEPS,
     evalEvery: STEPS,

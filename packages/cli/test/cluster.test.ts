@@ -94,13 +94,13 @@ describe("spot study --cluster", () => {
     expect(r.code, r.stderr).toBe(0)
     const cluster = JSON.parse(readFileSync(join(out, "study.json"), "utf8"))
 
-    // 2 sources + 1 baseline + 2 transfers: each recorded once, none lost
+    // 2 sources + 1 baseline (a prompt and an embedding cell each) + 2 transfers: each recorded once, none lost
     const cells = psql("SELECT key FROM spot_grid_cell ORDER BY key")
-    expect(cells).toHaveLength(5)
-    expect(new Set(cells).size).toBe(5)
+    expect(cells).toHaveLength(8)
+    expect(new Set(cells).size).toBe(8)
     // the killed worker's cell was retried by another worker
     const attempts = Number(psql("SELECT count(*) FROM spot_grid_attempt")[0])
-    expect(attempts).toBeGreaterThanOrEqual(5)
+    expect(attempts).toBeGreaterThanOrEqual(8)
     const byW0 = psql("SELECT key FROM spot_grid_attempt WHERE worker = 'w0'")
     for (const key of byW0) {
       if (!psql(`SELECT worker FROM spot_grid_cell WHERE key = '${key}'`).includes("w0")) {

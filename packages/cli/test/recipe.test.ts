@@ -11,7 +11,7 @@ import { Result } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
 import { ROOT, spot, tempDir, writeTask } from "./helpers.ts"
 
-const MODEL = join(ROOT, "models/micro-t5")
+const MODEL = join(ROOT, "packages/experiments/models/micro-t5")
 const FIXTURES = join(ROOT, "packages/cli/test/fixtures/user-tasks")
 let dir: string
 const data = (name: string) => ["--train", join(dir, `${name}.train.jsonl`), "--valid", join(dir, `${name}.valid.jsonl`)]

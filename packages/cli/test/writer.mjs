@@ -1,8 +1,8 @@
 // A library writer process for the concurrency tests: adds `count` entries named `${prefix}-${i}`.
 // Usage: node writer.mjs <library> <prefix> <count> [size]
 import { NodeServices } from "@effect/platform-node"
+import { makeDirectoryLibrary } from "@spot/core"
 import { Effect } from "effect"
-import { makeDirectoryLibrary } from "../../core/dist/index.js"
 
 const [root, prefix, count, size = "8"] = process.argv.slice(2)
 const L = Number(size)

@@ -86,6 +86,13 @@ export const transfer = Command.make(
     ...modelFlags,
     train: Flag.String("train"),
     valid: Flag.String("valid"),
+    task: Flag.String("task").pipe(
+      Flag.withDefault(""),
+      Flag.withDescription(
+        "read the target files with a ready-made definition (glue/rte, superglue/cb, …): T5's format and metrics",
+      ),
+    ),
+    taskless: Flag.Boolean("taskless").pipe(Flag.withDefault(false)),
     library: Flag.String("library"),
     strategy: Flag.Literals("strategy", ["best-of-top-k", "top-k-weighted-average", "top-k-multi-task", "oracle"] as const).pipe(
       Flag.withDefault("best-of-top-k" as const),
@@ -145,7 +152,7 @@ export const transfer = Command.make(
       yield* checkOutFile("--out", f.out, [...f.train.split(","), f.valid, ...sourceFiles], [f.library])
       const t0 = performance.now()
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
-      const { train, valid } = yield* loadSplits(f.train, f.valid)
+      const { train, valid } = yield* loadSplits(f.train, f.valid, f.task, { taskless: f.taskless })
       const lib = yield* Library
       const key = T5Checkpoint.modelKey(model)
       const entries = yield* usableEntries(lib, key, f.promptLength)

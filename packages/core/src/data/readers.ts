@@ -4,7 +4,7 @@
  * a time by positioned reads). Each record goes to a callback with its 1-based line (row for Parquet)
  * and is not kept here, so memory is bounded by the largest record, not the file.
  */
-import { parse as parseCsv } from "csv-parse/browser/esm/sync"
+import { parse as parseCsv } from "csv-parse/sync"
 import { Effect, FileSystem, Result, Stream } from "effect"
 import { type AsyncBuffer, parquetMetadataAsync, parquetReadObjects } from "hyparquet"
 import { DataError } from "../errors.ts"
