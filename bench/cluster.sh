@@ -23,14 +23,18 @@ cleanup() {
 }
 trap cleanup EXIT
 spot() { node packages/cli/dist/main.js "$@"; }
+run=0
 run_with() { # workers sleep-ms cells
   local n=$1 ms=$2 cells=$3
   local db="b${n}_${ms}"
   as_pg "$BIN/psql" -h 127.0.0.1 -p "$PORT" -U spot -d postgres -qc "CREATE DATABASE $db" >/dev/null
   local url="postgres://spot@127.0.0.1:$PORT/$db"
   pids=()
+  run=$((run + 1))
   for i in $(seq 1 "$n"); do
-    spot worker --cluster "$url" --port $((PORT + 100 + i)) --name "w$i" --sleep-ms "$ms" 2>/dev/null &
+    # node itself in the background (not a shell function), so that $! is the worker and kill reaches it
+    node packages/cli/dist/main.js worker --cluster "$url" --port $((PORT + 100 + 10 * run + i)) --name "w$i" \
+      --sleep-ms "$ms" >/dev/null 2>&1 &
     pids+=($!)
   done
   sleep 3

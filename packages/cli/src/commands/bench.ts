@@ -5,6 +5,7 @@ import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer, describeBackend, parseTile } from "../backends.ts"
 import { loadModel } from "../model.ts"
 import { printJson, printRecord } from "../output.ts"
+import { grid } from "./bench-grid.ts"
 import { loadBenches } from "./bench-load.ts"
 
 const json = Flag.Boolean("json").pipe(Flag.withDefault(false))
@@ -344,5 +345,5 @@ const retrieve = Command.make(
 
 export const bench = Command.make("bench").pipe(
   Command.withDescription("Benchmarks (see docs/benchmarks.md)."),
-  Command.withSubcommands([matmul, step, retrieve, ...loadBenches]),
+  Command.withSubcommands([matmul, step, retrieve, ...loadBenches, grid]),
 )
