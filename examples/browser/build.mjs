@@ -6,10 +6,20 @@ import { build } from "esbuild"
 
 const root = fileURLToPath(new URL("../../", import.meta.url))
 const src = (p) => `${root}packages/${p}/src/index.ts`
-const alias = {
+// the workspace packages from source, by exact specifier (esbuild's `alias` maps subpaths by prefix,
+// which would send `@spot/core/graph` to `…/index.ts/graph`)
+const sources = {
   "@spot/core": src("core"),
+  "@spot/core/graph": `${root}packages/core/src/graph/index.ts`,
+  "@spot/experiments": src("experiments"),
   "@spot/backend-webgpu": src("backend-webgpu"),
   "@spot/backend-cuda": src("backend-cuda"),
+}
+const workspace = {
+  name: "spot-workspace",
+  setup(b) {
+    b.onResolve({ filter: /^@spot\// }, (args) => (sources[args.path] ? { path: sources[args.path] } : undefined))
+  },
 }
 
 export const buildPage = () =>
@@ -21,7 +31,7 @@ export const buildPage = () =>
     platform: "browser",
     target: "es2022",
     sourcemap: true,
-    alias,
+    plugins: [workspace],
     logLevel: "warning",
   })
 
@@ -36,7 +46,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       format: "esm",
       platform: "node",
       target: "node20",
-      alias,
+      plugins: [workspace],
       external: ["onnxruntime-node", "webgpu", "@effect/platform-node"],
       logLevel: "warning",
     })
