@@ -3,7 +3,7 @@
  * definitions, similarity laws, and retrieval-strategy laws. `strategyLaws` is exported so that a
  * user-defined strategy can run the same suite (see examples/custom-strategy.ts).
  */
-import { type HostTensor, Init, Retrieval, Similarity } from "@spot/core"
+import { type HostTensor, Init, Retrieval } from "@spot/core"
 import { library, query, strategyLaws } from "@spot/core/testing"
 import { Result } from "effect"
 import fc from "fast-check"

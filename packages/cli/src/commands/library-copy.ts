@@ -1,5 +1,5 @@
 /** `spot library copy <from> <to>`: every entry of one store into another (folder ↔ PostgreSQL). */
-import { Library, type LibraryError, type PromptLibrary } from "@spot/core"
+import { Library, type PromptLibrary } from "@spot/core"
 import { Console, Context, Effect, Layer } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { libraryLayer } from "../library-store.ts"

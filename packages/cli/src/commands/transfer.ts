@@ -10,7 +10,6 @@ import {
   T5Checkpoint,
   T5Runner,
   Transfer,
-  Tuning,
 } from "@spot/core"
 import { Console, Effect, Result } from "effect"
 import { Command, Flag } from "effect/cli"

@@ -3,7 +3,7 @@
  * own backend. It computes the cells that the cluster's sharding gives it, until stopped.
  */
 import { ClusterStudy, Grid } from "@spot/cluster"
-import { InputError, T5Checkpoint, T5Runner, Tokenizers } from "@spot/core"
+import { T5Checkpoint, T5Runner } from "@spot/core"
 import { Console, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer, describeBackend } from "../backends.ts"

@@ -26,7 +26,7 @@ import type { EmbeddingRecipe } from "./recipe.ts"
 import { earlyCheckpoint, encodeRecipe } from "./recipe.ts"
 import type { Similarity } from "./similarity.ts"
 import { pearsonTest } from "./stats.ts"
-import { embed, taskEmbedding } from "./transfer.ts"
+import { embed } from "./transfer.ts"
 
 export interface StudyOptions {
   readonly sources: readonly string[]

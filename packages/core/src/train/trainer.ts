@@ -11,7 +11,7 @@
 import { Effect, FileSystem, Path } from "effect"
 import { CheckpointError, TrainingDiverged } from "../errors.ts"
 import { fnv1a } from "../graph/hash.ts"
-import { decodeSafetensors, encodeSafetensors, writeFileAtomic } from "../graph/safetensors.ts"
+import { writeFileAtomic } from "../graph/safetensors.ts"
 import type { HostTensor } from "../graph/tensor.ts"
 import type { Optimizer, OptState, Schedule } from "./optim.ts"
 import { clipByGlobalNorm, lrAt } from "./optim.ts"
