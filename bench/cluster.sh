@@ -3,11 +3,13 @@
 #   1. per-cell overhead: cells that do nothing (spot worker --sleep-ms 0), 1 worker;
 #   2. throughput with 1, 2, 4 workers on cells that sleep a fixed time (this machine has 2 cores, so
 #      real training cannot show scaling here; sleeping cells show what the orchestration allows).
-# Usage: bench/cluster.sh [cells] [sleep-ms]     (needs Debian's postgresql; run after npm run build)
+#   Workers compute one cell at a time (spot worker's default); CONCURRENCY=N lets each run N at once.
+# Usage: [CONCURRENCY=N] bench/cluster.sh [cells] [sleep-ms]   (needs Debian's postgresql; run after npm run build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CELLS=${1:-96}
 SLEEP=${2:-500}
+CONCURRENCY=${CONCURRENCY:-1}
 BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 DIR=$(mktemp -d /tmp/spot-bench-pg-XXXX)
 chmod 777 "$DIR"
@@ -34,7 +36,7 @@ run_with() { # workers sleep-ms cells
   for i in $(seq 1 "$n"); do
     # node itself in the background (not a shell function), so that $! is the worker and kill reaches it
     node packages/cli/dist/main.js worker --cluster "$url" --port $((PORT + 100 + 10 * run + i)) --name "w$i" \
-      --sleep-ms "$ms" >/dev/null 2>&1 &
+      --sleep-ms "$ms" --concurrency "$CONCURRENCY" >/dev/null 2>&1 &
     pids+=($!)
   done
   sleep 3
@@ -42,9 +44,9 @@ run_with() { # workers sleep-ms cells
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-echo "== overhead: $CELLS cells that do nothing, 1 worker"
+echo "== overhead: $CELLS cells that do nothing, 1 worker, $CONCURRENCY cell(s) at a time"
 run_with 1 0 "$CELLS"
 for n in 1 2 4; do
-  echo "== throughput: $CELLS cells of ${SLEEP} ms, $n worker(s)"
+  echo "== throughput: $CELLS cells of ${SLEEP} ms, $n worker(s), $CONCURRENCY cell(s) at a time each"
   run_with "$n" "$SLEEP" "$CELLS"
 done

@@ -108,6 +108,16 @@ describe("spot study --cluster", () => {
       }
     }
 
+    // the study's spec (options and task data) is stored once; the surviving workers ran one cell at a time
+    expect(psql("SELECT count(*) FROM spot_grid_spec")).toEqual(["1"])
+    for (const w of ["w1", "w2"]) {
+      const spans = psql(
+        `SELECT extract(epoch FROM started) || ' ' || extract(epoch FROM finished) FROM spot_grid_attempt
+         WHERE worker = '${w}' ORDER BY started`,
+      ).map((l) => l.split(" ").map(Number))
+      for (let i = 1; i < spans.length; i++) expect(spans[i][0]).toBeGreaterThanOrEqual(spans[i - 1][1])
+    }
+
     const localOut = tempDir()
     const local = await spot(["study", ...STUDY, "--out", localOut])
     expect(local.code, local.stderr).toBe(0)

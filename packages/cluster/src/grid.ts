@@ -4,7 +4,11 @@
  * - `GridCell` is a durable workflow per cell (execution id = study + cell key), so cells are sharded
  *   across every worker (runner) of the cluster; its one activity does the cell's work on that worker
  *   and records the result in `spot_grid_cell` (primary key (study, key): recorded once, whatever
- *   crashes) and every attempt in `spot_grid_attempt`.
+ *   crashes) and every attempt in `spot_grid_attempt` (started, finished).
+ * - A study's (or transfer's) spec — options and task data, the same for all its cells — is stored once
+ *   in `spot_grid_spec` by the submitter; a cell carries only the study id, its key and its own spec.
+ * - A worker computes at most `concurrency` cells at a time (default 1: one backend, one cell), the
+ *   others wait for a permit.
  * - Workers (`spot worker`) are full runners that register the cell workflow with their own
  *   `CellWork` (the model and backend they hold). A submitter is a client-only runner.
  * - A cell whose model fingerprint differs from the worker's is refused by that worker (typed
@@ -12,7 +16,7 @@
  */
 import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
-import { Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Option, Redacted, Schema, Semaphore } from "effect"
 import { ClusterWorkflowEngine, RunnerAddress, ShardingConfig, SqlMessageStorage, SqlRunnerStorage } from "effect/cluster"
 import { SqlClient } from "effect/sql"
 import { Activity, Workflow, type WorkflowEngine } from "effect/workflow"
@@ -36,10 +40,10 @@ export const CellPayload = Schema.Struct({
   key: Schema.String,
   /** The model the cell must run on (fingerprint); workers of another model refuse it. */
   fingerprint: Schema.String,
-  /** The grid's spec (JSON), the same for every cell of the study. */
-  spec: Schema.String,
   /** What this cell computes (JSON, e.g. a study's `CellSpec`); empty for cells that need none. */
   cell: Schema.optional(Schema.String),
+  /** Tensors the cell starts from (safetensors bytes: a transfer run's init prompts). */
+  tensors: Schema.optional(Schema.Uint8Array),
 })
 export type CellPayload = typeof CellPayload.Type
 
@@ -50,30 +54,62 @@ export const GridCell = Workflow.make("spot/GridCell", {
   idempotencyKey: (p) => `${p.study}/${p.key}`,
 })
 
-/**
- * How a worker computes a cell. `lookup` returns another, already recorded cell's result: a transfer
- * cell reads its source prompt this way.
- */
+/** What a cell can read besides its payload. */
+export interface CellInputs {
+  /** The spec of the cell's study, as the submitter stored it (`putSpec`). */
+  readonly spec: Effect.Effect<string, CellFailed>
+  /** Another, already recorded cell's result: a study's transfer cell reads its source prompt this way. */
+  readonly lookup: (key: string) => Effect.Effect<CellResult, CellFailed>
+}
+
+/** How a worker computes a cell. */
 export interface CellWorkShape {
   readonly fingerprint: string
   readonly worker: string
-  readonly run: (
-    cell: CellPayload,
-    lookup: (key: string) => Effect.Effect<CellResult, CellFailed>,
-  ) => Effect.Effect<CellResult, CellFailed>
+  readonly run: (cell: CellPayload, inputs: CellInputs) => Effect.Effect<CellResult, CellFailed>
 }
 export class CellWork extends Context.Service<CellWork, CellWorkShape>()("@spot/cluster/CellWork") {}
 
-/** The tables that record cells (idempotent: safe to run on every start). */
+/**
+ * The tables that record specs, cells and attempts (idempotent: safe to run on every start; one
+ * process at a time, under an advisory lock, since concurrent `CREATE TABLE IF NOT EXISTS` can collide).
+ */
 export const ensureTables = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
-  yield* sql`CREATE TABLE IF NOT EXISTS spot_grid_cell (
-    study text NOT NULL, key text NOT NULL, score double precision NOT NULL, tensors bytea,
-    worker text NOT NULL, recorded timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (study, key))`
-  yield* sql`CREATE TABLE IF NOT EXISTS spot_grid_attempt (
-    id bigserial PRIMARY KEY, study text NOT NULL, key text NOT NULL, worker text NOT NULL,
-    started timestamptz NOT NULL DEFAULT now())`
+  yield* sql.withTransaction(
+    Effect.gen(function* () {
+      yield* sql`SELECT pg_advisory_xact_lock(${0x5907_6c15})`
+      yield* sql`CREATE TABLE IF NOT EXISTS spot_grid_spec (study text PRIMARY KEY, spec text NOT NULL,
+        stored timestamptz NOT NULL DEFAULT now())`
+      yield* sql`CREATE TABLE IF NOT EXISTS spot_grid_cell (
+        study text NOT NULL, key text NOT NULL, score double precision NOT NULL, tensors bytea,
+        worker text NOT NULL, recorded timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (study, key))`
+      yield* sql`CREATE TABLE IF NOT EXISTS spot_grid_attempt (
+        id bigserial PRIMARY KEY, study text NOT NULL, key text NOT NULL, worker text NOT NULL,
+        started timestamptz NOT NULL DEFAULT now())`
+      yield* sql`ALTER TABLE spot_grid_attempt ADD COLUMN IF NOT EXISTS finished timestamptz`
+    }),
+  )
 })
+
+/**
+ * Stores a study's spec once (before its cells are submitted). The study id is a hash of the spec and
+ * the model, so a stored row with this id holds this spec: storing again changes nothing.
+ */
+export const putSpec = (study: string, spec: string) =>
+  Effect.gen(function* () {
+    yield* ensureTables
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`INSERT INTO spot_grid_spec (study, spec) VALUES (${study}, ${spec}) ON CONFLICT (study) DO NOTHING`
+  })
+
+/** A study's stored spec, if any. */
+export const readSpec = (study: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ spec: string }>`SELECT spec FROM spot_grid_spec WHERE study = ${study}`
+    return Option.fromNullishOr(rows[0]?.spec)
+  })
 
 /** Cells recorded so far for a study, and attempts started (more attempts than cells = retries). */
 export const progress = (study: string) =>
@@ -102,44 +138,71 @@ const recorded = (study: string, key: string) =>
 
 const failed = (cell: CellPayload, message: string) => new CellFailed({ study: cell.study, key: cell.key, message })
 
-/** The workflow's handler on a worker: one activity that computes (or finds) the cell and records it. */
-export const gridCellLayer = GridCell.toLayer((cell) =>
-  Effect.gen(function* () {
-    const work = yield* CellWork
-    const sql = yield* SqlClient.SqlClient
-    // phases run in order, so a cell's inputs (a transfer's source prompt) are recorded before it starts
-    const lookup = (key: string) =>
-      recorded(cell.study, key).pipe(
+/**
+ * The workflow's handler on a worker: one activity that computes (or finds) the cell and records it,
+ * at most `concurrency` cells at a time on this worker.
+ */
+export const gridCellLayer = (concurrency: number) =>
+  Layer.unwrap(Effect.map(Semaphore.make(Math.max(1, concurrency)), (permits) => cellHandler(permits)))
+
+const cellHandler = (permits: Semaphore.Semaphore) =>
+  GridCell.toLayer((cell) =>
+    Effect.gen(function* () {
+      const work = yield* CellWork
+      const sql = yield* SqlClient.SqlClient
+      // phases run in order, so a cell's inputs (a transfer's source prompt) are recorded before it starts
+      const lookup = (key: string) =>
+        recorded(cell.study, key).pipe(
+          Effect.orDie,
+          Effect.flatMap((r) =>
+            Option.isSome(r) ? Effect.succeed(r.value) : Effect.fail(failed(cell, `input cell ${key} is not recorded yet`)),
+          ),
+          Effect.provideService(SqlClient.SqlClient, sql),
+        )
+      const spec = readSpec(cell.study).pipe(
         Effect.orDie,
-        Effect.flatMap((r) =>
-          Option.isSome(r) ? Effect.succeed(r.value) : Effect.fail(failed(cell, `input cell ${key} is not recorded yet`)),
+        Effect.flatMap((s) =>
+          Option.isSome(s) ? Effect.succeed(s.value) : Effect.fail(failed(cell, `the spec of ${cell.study} is not stored`)),
         ),
         Effect.provideService(SqlClient.SqlClient, sql),
       )
-    return yield* Activity.make({
-      name: "compute",
-      success: CellResult,
-      error: CellFailed,
-      execute: Effect.gen(function* () {
+      // one attempt: recorded with its start and end (whatever the outcome), the cell's result once
+      const attempt = Effect.gen(function* () {
+        // recorded by another worker while this one waited for a permit
         const done = yield* recorded(cell.study, cell.key).pipe(Effect.orDie)
         if (Option.isSome(done)) return done.value
-        if (cell.fingerprint !== work.fingerprint) {
-          return yield* failed(cell, `worker ${work.worker} holds model ${work.fingerprint}, the cell needs ${cell.fingerprint}`)
-        }
-        yield* sql`INSERT INTO spot_grid_attempt (study, key, worker) VALUES (${cell.study}, ${cell.key}, ${work.worker})`.pipe(
-          Effect.orDie,
-        )
-        const r = yield* work.run(cell, lookup)
+        const rows = yield* sql<{ id: string }>`INSERT INTO spot_grid_attempt (study, key, worker)
+        VALUES (${cell.study}, ${cell.key}, ${work.worker}) RETURNING id`.pipe(Effect.orDie)
+        const id = rows[0]?.id ?? "0"
+        const r = yield* work
+          .run(cell, { spec, lookup })
+          .pipe(Effect.ensuring(Effect.ignore(sql`UPDATE spot_grid_attempt SET finished = now() WHERE id = ${id}`)))
         yield* sql`INSERT INTO spot_grid_cell (study, key, score, tensors, worker)
-          VALUES (${cell.study}, ${cell.key}, ${r.score}, ${r.tensors ?? null}, ${work.worker})
-          ON CONFLICT (study, key) DO NOTHING`.pipe(Effect.orDie)
-        // the first record wins: every reader sees the same result for a cell
-        const kept = yield* recorded(cell.study, cell.key).pipe(Effect.orDie)
-        return Option.getOrElse(kept, () => r)
-      }),
-    }).pipe(Activity.retry({ times: 3 }))
-  }),
-)
+        VALUES (${cell.study}, ${cell.key}, ${r.score}, ${r.tensors ?? null}, ${work.worker})
+        ON CONFLICT (study, key) DO NOTHING`.pipe(Effect.orDie)
+        return r
+      })
+      return yield* Activity.make({
+        name: "compute",
+        success: CellResult,
+        error: CellFailed,
+        execute: Effect.gen(function* () {
+          const done = yield* recorded(cell.study, cell.key).pipe(Effect.orDie)
+          if (Option.isSome(done)) return done.value
+          if (cell.fingerprint !== work.fingerprint) {
+            return yield* failed(
+              cell,
+              `worker ${work.worker} holds model ${work.fingerprint}, the cell needs ${cell.fingerprint}`,
+            )
+          }
+          const r = yield* permits.withPermits(1)(attempt)
+          // the first record wins: every reader sees the same result for a cell
+          const kept = yield* recorded(cell.study, cell.key).pipe(Effect.orDie)
+          return Option.getOrElse(kept, () => r)
+        }),
+      }).pipe(Activity.retry({ times: 3 }))
+    }),
+  )
 
 export interface ClusterOptions {
   /** postgres://… of the cluster's database (message storage, runner storage, cell records). */
@@ -180,9 +243,18 @@ export const engineLayer = (o: ClusterOptions) => {
 /** The storage-table prefix of the cluster of one model. */
 export const clusterPrefix = (fingerprint: string) => `spot_${fingerprint.replace(/[^A-Za-z0-9]/g, "_").toLowerCase()}`
 
-/** A worker: a runner that computes cells with `work`. Runs until interrupted. */
-export const workerLayer = (o: ClusterOptions & { readonly runner: { host: string; port: number } }) =>
-  gridCellLayer.pipe(Layer.provideMerge(engineLayer(o)), Layer.provideMerge(Layer.effectDiscard(ensureTables)))
+/** A worker: a runner that computes cells with `work`, `concurrency` at a time (default 1). Runs until interrupted. */
+export const workerLayer = (
+  o: ClusterOptions & { readonly runner: { host: string; port: number }; readonly concurrency?: number },
+) =>
+  gridCellLayer(o.concurrency ?? 1).pipe(
+    Layer.provideMerge(engineLayer(o)),
+    Layer.provideMerge(Layer.effectDiscard(ensureTables)),
+  )
+
+/** A submitter: a client-only runner of the model's cluster, and the database client. */
+export const clientLayer = (url: string, fingerprint: string) =>
+  engineLayer({ url, fingerprint }).pipe(Layer.provideMerge(sqlLayer(url)))
 
 /** Runs one cell of a study on the cluster and waits for its result. */
 export const executeCell = (cell: CellPayload): Effect.Effect<CellResult, CellFailed, WorkflowEngine.WorkflowEngine> =>

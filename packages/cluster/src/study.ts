@@ -3,20 +3,22 @@
  * (`Study.runStudy`) with a cell store whose `get` executes the cell as a durable `GridCell` workflow
  * and waits for it, so every cell is computed once, by some worker, and the analysis is the core's.
  * A worker computes a cell with the core's own `Study.cellWork`, from the study's spec (options and
- * task data, shipped with the cell) and the cell's `CellSpec`: the same code as a single-machine study.
+ * task data, stored once per study) and the cell's `CellSpec`: the same code as a single-machine study.
  */
 import { type Dataset, type HostTensor, InputError, Recipe, Safetensors, Similarity, Study, type Tuning } from "@spot/core"
-import { Effect, type FileSystem, type Path, Result } from "effect"
+import { Effect, Result } from "effect"
 import type { WorkflowEngine } from "effect/workflow"
-import { CellFailed, type CellPayload, type CellResult, type CellWorkShape, executeCell } from "./grid.ts"
+import { type CellFailed, type CellPayload, type CellResult, executeCell, putSpec } from "./grid.ts"
 
-/** A study as it travels to workers: its options (similarity by name) and its tasks' data. */
+/** A study as workers read it: its options (similarity by name) and its tasks' data. */
 export interface StudySpec {
+  readonly kind: "study"
   readonly options: Omit<Study.StudyOptions, "similarity" | "recipe"> & { readonly similarity: string; readonly recipe: string }
   readonly data: Readonly<Record<string, { readonly train: Dataset; readonly valid: Dataset }>>
 }
 
 export const makeSpec = (o: Study.StudyOptions, data: ReadonlyMap<string, Study.TaskData>): StudySpec => ({
+  kind: "study",
   options: { ...o, similarity: o.similarity.name, recipe: Recipe.encodeRecipe(o.recipe) },
   data: Object.fromEntries(data),
 })
@@ -25,18 +27,21 @@ export const encodeSpec = (s: StudySpec) => JSON.stringify(s)
 
 const bad = (message: string) => new InputError({ field: "study spec", message })
 
-/** The options and data of a spec (decoded from the cell payload). */
-export const decodeSpec = (
-  text: string,
-): Result.Result<{ options: Study.StudyOptions; data: ReadonlyMap<string, Study.TaskData> }, InputError> => {
-  const parsed = Result.try({ try: () => JSON.parse(text) as StudySpec, catch: () => bad("not JSON") })
-  if (Result.isFailure(parsed)) return Result.fail(parsed.failure)
-  const s = parsed.success
+/** A decoded study spec: what a worker keeps per study. */
+export interface DecodedStudy {
+  readonly kind: "study"
+  readonly options: Study.StudyOptions
+  readonly data: ReadonlyMap<string, Study.TaskData>
+}
+
+/** The options and data of a parsed spec (`kind: "study"`). */
+export const decodeStudySpec = (s: StudySpec): Result.Result<DecodedStudy, InputError> => {
   const similarity = Similarity.similarityNamed(s.options?.similarity)
   if (!similarity) return Result.fail(bad(`unknown similarity ${s.options?.similarity}`))
   const recipe = Recipe.decodeRecipe(s.options.recipe, "recipe")
   if (Result.isFailure(recipe)) return Result.fail(bad(`recipe: ${recipe.failure.message}`))
   return Result.succeed({
+    kind: "study",
     options: { ...s.options, similarity, recipe: recipe.success },
     data: new Map(Object.entries(s.data ?? {})),
   })
@@ -71,44 +76,32 @@ const fromResult = (r: CellResult, key: string): Study.Cell => {
   return { score: r.score, ...(prompt ? { prompt } : {}), ...(embedding ? { embedding } : {}) }
 }
 
-/** A worker's cell work for studies: its model and backend (in `env`), the cell's study from the payload. */
-export const studyCellWork = (
-  env: Tuning.Env,
-  fingerprint: string,
-  worker: string,
-): Effect.Effect<CellWorkShape, never, FileSystem.FileSystem | Path.Path> =>
-  Effect.map(Effect.context<FileSystem.FileSystem | Path.Path>(), (ctx) => ({
-    fingerprint,
-    worker,
-    run: (cell, lookup) =>
-      Effect.gen(function* () {
-        const { options, data } = yield* Effect.fromResult(decodeSpec(cell.spec))
-        const spec = yield* Effect.try({
-          try: () => JSON.parse(cell.cell ?? "") as Study.CellSpec,
-          catch: () => bad(`cell ${cell.key}: no cell spec`),
-        })
-        const sourcePrompt = (task: string, seed: number) => {
-          const key = Study.cellKey(options, data, { kind: "prompt", role: "source", task, seed })
-          return lookup(key).pipe(
-            Effect.mapError((e) => new InputError({ field: `cell ${key}`, message: e.message })),
-            Effect.flatMap((r) => {
-              const p = fromResult(r, key).prompt
-              return p ? Effect.succeed(p) : Effect.fail(new InputError({ field: `cell ${key}`, message: "no prompt recorded" }))
-            }),
-          )
-        }
-        return toResult(yield* Study.cellWork(env, options, data, spec, sourcePrompt))
-      }).pipe(
-        Effect.mapError(
-          (e) => new CellFailed({ study: cell.study, key: cell.key, message: "message" in e ? String(e.message) : String(e) }),
-        ),
-        Effect.provide(ctx),
-      ),
-  }))
+/** A study cell on a worker: its model and backend in `env`, the study decoded from the stored spec. */
+export const studyCell = (env: Tuning.Env, study: DecodedStudy, cell: CellPayload, lookup: CellLookup) =>
+  Effect.gen(function* () {
+    const { options, data } = study
+    const spec = yield* Effect.try({
+      try: () => JSON.parse(cell.cell ?? "") as Study.CellSpec,
+      catch: () => bad(`cell ${cell.key}: no cell spec`),
+    })
+    const sourcePrompt = (task: string, seed: number) => {
+      const key = Study.cellKey(options, data, { kind: "prompt", role: "source", task, seed })
+      return lookup(key).pipe(
+        Effect.mapError((e) => new InputError({ field: `cell ${key}`, message: e.message })),
+        Effect.flatMap((r) => {
+          const p = fromResult(r, key).prompt
+          return p ? Effect.succeed(p) : Effect.fail(new InputError({ field: `cell ${key}`, message: "no prompt recorded" }))
+        }),
+      )
+    }
+    return toResult(yield* Study.cellWork(env, options, data, spec, sourcePrompt))
+  })
+
+type CellLookup = (key: string) => Effect.Effect<CellResult, CellFailed>
 
 /** The core engine's cell store, backed by the cluster: `get` runs (or joins) the cell's workflow. */
 export const clusterCells = (
-  base: Omit<CellPayload, "key" | "cell">,
+  base: Omit<CellPayload, "key" | "cell" | "tensors">,
 ): Effect.Effect<Study.CellStore, never, WorkflowEngine.WorkflowEngine> =>
   Effect.map(Effect.context<WorkflowEngine.WorkflowEngine>(), (ctx) => ({
     get: (key, spec) =>
@@ -120,7 +113,7 @@ export const clusterCells = (
     put: () => Effect.void,
   }))
 
-/** Runs a study on the cluster; the workers compute the cells, the core engine analyses them. */
+/** Runs a study on the cluster (its spec stored once); the workers compute the cells, the core engine analyses them. */
 export const runClusterStudy = (
   env: Tuning.Env,
   o: Study.StudyOptions,
@@ -130,7 +123,8 @@ export const runClusterStudy = (
   Effect.gen(function* () {
     const text = encodeSpec(makeSpec(o, data))
     const study = yield* studyId(text, fingerprint)
-    const store = yield* clusterCells({ study, fingerprint, spec: text })
+    yield* putSpec(study, text)
+    const store = yield* clusterCells({ study, fingerprint })
     const r = yield* Study.runStudy(env, { ...o, workers: Number.MAX_SAFE_INTEGER }, store, data)
     return { study, result: r }
   })

@@ -22,7 +22,7 @@ export const grid = Command.make(
       const t0 = performance.now()
       yield* Effect.forEach(
         Array.from({ length: f.cells }, (_, i) => i),
-        (i) => Grid.executeCell({ study, key: `cell/${i}`, fingerprint: "sleep", spec: "{}" }),
+        (i) => Grid.executeCell({ study, key: `cell/${i}`, fingerprint: "sleep" }),
         { concurrency: f.concurrency, discard: true },
       )
       const seconds = (performance.now() - t0) / 1000

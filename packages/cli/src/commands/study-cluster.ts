@@ -1,7 +1,7 @@
 /** `spot study --cluster postgres://…`: the grid's cells computed by `spot worker`s; `--status` shows progress. */
 import { ClusterStudy, Grid } from "@spot/cluster"
 import { type Study, T5Checkpoint, type Tuning } from "@spot/core"
-import { Console, Effect, Layer } from "effect"
+import { Console, Effect } from "effect"
 import { printJson } from "../output.ts"
 
 export interface ClusterStudyFlags {
@@ -12,9 +12,6 @@ export interface ClusterStudyFlags {
   readonly status: boolean
   readonly json: boolean
 }
-
-const client = (url: string, fingerprint: string) =>
-  Grid.engineLayer({ url, fingerprint }).pipe(Layer.provideMerge(Grid.sqlLayer(url)))
 
 /** Submits (or joins) the study and waits for it; with `status`, prints its progress instead. */
 export const clusterStudy = (f: ClusterStudyFlags) =>
@@ -35,6 +32,6 @@ export const clusterStudy = (f: ClusterStudyFlags) =>
     }
     yield* Console.error("submitting the study to the cluster; follow it with `spot study --cluster … --status`")
     return yield* ClusterStudy.runClusterStudy(f.env, f.options, f.data, fingerprint).pipe(
-      Effect.provide(client(f.cluster, fingerprint)),
+      Effect.provide(Grid.clientLayer(f.cluster, fingerprint)),
     )
   })

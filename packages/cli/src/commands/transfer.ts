@@ -1,3 +1,4 @@
+import { ClusterTransfer, Grid } from "@spot/cluster"
 import {
   InputError,
   Library,
@@ -131,6 +132,10 @@ export const transfer = Command.make(
       Flag.withDefault(0),
       Flag.withDescription("use only library entries of this prompt length (needed when entries differ; 0: they must agree)"),
     ),
+    cluster: Flag.String("cluster").pipe(
+      Flag.withDefault(""),
+      Flag.withDescription("postgres://… of a cluster: the plan's runs are trained in parallel by its `spot worker`s"),
+    ),
     ...backendFlags,
     json: Flag.Boolean("json").pipe(Flag.withDefault(false)),
   },
@@ -204,8 +209,15 @@ export const transfer = Command.make(
         const [task, file] = pair.split("=")
         sources.set(task, yield* loadPlain(file, task))
       }
-      // 4. train and evaluate
-      const r = yield* Transfer.executePlan(env, plan, entries, sources, { train: train[0], valid }, f.seed, opts)
+      // 4. train and evaluate: here, run after run, or each run a cell of the cluster, in parallel
+      const target = { train: train[0], valid }
+      const fingerprint = key.fingerprint
+      const r =
+        f.cluster === ""
+          ? yield* Transfer.executePlan(env, plan, entries, sources, target, f.seed, opts)
+          : yield* ClusterTransfer.runClusterTransfer(env, plan, entries, sources, target, f.seed, opts, fingerprint).pipe(
+              Effect.provide(Grid.clientLayer(f.cluster, fingerprint)),
+            )
       if (!r.best) return yield* new InputError({ field: "--strategy", message: "the plan trained nothing" })
       yield* Safetensors.writeSafetensors(
         f.out,
@@ -228,6 +240,7 @@ export const transfer = Command.make(
         runs: r.runs.map((x) => ({ label: x.label, score: x.score })),
         best: { label: r.best.label, score: r.best.score },
         out: f.out,
+        ...("id" in r ? { cluster: { transfer: r.id } } : {}),
         seconds: (performance.now() - t0) / 1000,
       }
       if (f.json) return yield* printJson(res)

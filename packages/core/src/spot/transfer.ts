@@ -11,7 +11,7 @@ import { randomUniform, weightedAverage } from "../train/init.ts"
 import type { Env, Tuned, TuneOptions } from "../train/tuning.ts"
 import { sharedInit, tunePrompt } from "../train/tuning.ts"
 import type { EmbeddingRecipe } from "./recipe.ts"
-import type { Candidate, InitSpec, TransferPlan } from "./retrieval.ts"
+import type { Candidate, InitSpec, Run, TransferPlan } from "./retrieval.ts"
 import type { Similarity } from "./similarity.ts"
 
 /**
@@ -96,25 +96,60 @@ export interface PlanRun {
   readonly prompt: HostTensor<"f32">
 }
 
-/** Executes a transfer plan for a target task; the best run by validation score wins. */
-export const executePlan = (
-  env: Env,
-  plan: TransferPlan,
-  entries: ReadonlyMap<string, LibraryEntry>,
+/** The data of a plan's runs: training sets by name ("target" and the source tasks a mixture needs), the target's validation set. */
+export interface PlanData {
+  readonly train: ReadonlyMap<string, Dataset>
+  readonly valid: Dataset
+}
+
+/** A plan's data: the source tasks' training sets and the target's splits (the target's is named "target"). */
+export const planData = (
   sources: ReadonlyMap<string, Dataset>,
   target: { readonly train: Dataset; readonly valid: Dataset },
+): PlanData => ({ train: new Map([...sources, ["target", target.train]]), valid: target.valid })
+
+/** A stage of a run with its init resolved: a tensor, or the prompt the previous stage produced. */
+export interface ResolvedStage {
+  /** Training sets by name in `PlanData.train` (a mixture when several). */
+  readonly data: readonly string[]
+  readonly init: HostTensor<"f32"> | "previous-stage"
+}
+
+/** A run whose inits are tensors: everything a run needs besides its data, tuning options and seed (what a cluster's worker receives). */
+export interface ResolvedRun {
+  readonly label: string
+  readonly stages: readonly ResolvedStage[]
+}
+
+const planError = (message: string) => new LibraryError({ library: "(plan)", entry: "", message })
+
+const checkData = (names: readonly string[], data: PlanData) => {
+  const missing = names.find((n) => !data.train.has(n))
+  return missing === undefined
+    ? Effect.succeed(names.map((n) => data.train.get(n) as Dataset))
+    : Effect.fail(planError(`plan trains on ${missing}, whose data is not available`))
+}
+
+/**
+ * Resolves a run's inits against the library (source prompts, weighted averages, the shared init at
+ * `seed`) and checks that its data is available: after this, the run needs no library.
+ */
+export const resolveRun = (
+  env: Env,
+  run: Run,
+  entries: ReadonlyMap<string, LibraryEntry>,
+  data: PlanData,
   seed: number,
   o: TuneOptions,
 ) =>
   Effect.gen(function* () {
-    const err = (message: string) => new LibraryError({ library: "(plan)", entry: "", message })
     const sourcePrompt = (ref: { entry: string; seed: number }) => {
       const s = entries.get(ref.entry)?.seeds.find((x) => x.seed === ref.seed)
       return s
         ? Effect.succeed(s.source)
-        : Effect.fail(err(`plan references ${ref.entry}#${ref.seed}, which the library does not hold`))
+        : Effect.fail(planError(`plan references ${ref.entry}#${ref.seed}, which the library does not hold`))
     }
-    const initOf = (spec: InitSpec, previous: HostTensor<"f32"> | undefined) =>
+    const initOf = (spec: InitSpec, first: boolean) =>
       Effect.gen(function* () {
         switch (spec.kind) {
           case "default":
@@ -127,26 +162,53 @@ export const executePlan = (
             return yield* Effect.fromResult(weightedAverage(ps, spec.weights))
           }
           case "previous-stage":
-            return previous ?? (yield* err("previous-stage init in a first stage"))
+            return first ? yield* planError("previous-stage init in a first stage") : ("previous-stage" as const)
         }
       })
+    const stages: ResolvedStage[] = []
+    for (const [i, stage] of run.stages.entries()) {
+      yield* checkData(stage.data, data)
+      stages.push({ data: stage.data, init: yield* initOf(stage.init, i === 0) })
+    }
+    return { label: run.label, stages } satisfies ResolvedRun
+  })
+
+/**
+ * Trains a resolved run, stage after stage (`Tuning.tunePrompt`, each stage validated on the target):
+ * the same code on one machine (`executePlan`) and on a cluster's worker. Undefined for a run of no stage.
+ */
+export const runResolved = (env: Env, run: ResolvedRun, data: PlanData, seed: number, o: TuneOptions) =>
+  Effect.gen(function* () {
+    let last: Tuned | undefined
+    for (const stage of run.stages) {
+      const init = stage.init === "previous-stage" ? last?.best : stage.init
+      if (init === undefined) return yield* planError(`run ${run.label}: previous-stage init in a first stage`)
+      const sets = yield* checkData(stage.data, data)
+      last = yield* tunePrompt(env, sets, data.valid, init, seed, o)
+    }
+    return last ? ({ label: run.label, score: last.bestScore, prompt: last.best } satisfies PlanRun) : undefined
+  })
+
+/** The best run by validation score (the first of equal ones, in plan order). */
+export const bestRun = (runs: readonly PlanRun[]) =>
+  runs.reduce<PlanRun | undefined>((a, r) => (a === undefined || r.score > a.score ? r : a), undefined)
+
+/** Executes a transfer plan for a target task, run after run; the best run by validation score wins. */
+export const executePlan = (
+  env: Env,
+  plan: TransferPlan,
+  entries: ReadonlyMap<string, LibraryEntry>,
+  sources: ReadonlyMap<string, Dataset>,
+  target: { readonly train: Dataset; readonly valid: Dataset },
+  seed: number,
+  o: TuneOptions,
+) =>
+  Effect.gen(function* () {
+    const data = planData(sources, target)
     const runs: PlanRun[] = []
     for (const run of plan.runs) {
-      let prompt: HostTensor<"f32"> | undefined
-      let last: Tuned | undefined
-      for (const stage of run.stages) {
-        const init = yield* initOf(stage.init, prompt)
-        const data: Dataset[] = []
-        for (const name of stage.data) {
-          const ds = name === "target" ? target.train : sources.get(name)
-          if (!ds) return yield* err(`plan trains on ${name}, whose data is not available`)
-          data.push(ds)
-        }
-        last = yield* tunePrompt(env, data, target.valid, init, seed, o)
-        prompt = last.best
-      }
-      if (last) runs.push({ label: run.label, score: last.bestScore, prompt: last.best })
+      const r = yield* runResolved(env, yield* resolveRun(env, run, entries, data, seed, o), data, seed, o)
+      if (r) runs.push(r)
     }
-    const best = runs.reduce<PlanRun | undefined>((a, r) => (a === undefined || r.score > a.score ? r : a), undefined)
-    return { runs, best }
+    return { runs, best: bestRun(runs) }
   })
