@@ -15,7 +15,7 @@ const sources = {
   "@spot/backend-webgpu": src("backend-webgpu"),
   "@spot/backend-cuda": src("backend-cuda"),
 }
-const workspace = {
+export const workspace = {
   name: "spot-workspace",
   setup(b) {
     b.onResolve({ filter: /^@spot\// }, (args) => (sources[args.path] ? { path: sources[args.path] } : undefined))

@@ -2,7 +2,9 @@
 import {
   Benchmarks,
   Data,
+  DataReaders,
   type Dataset,
+  IndexedData,
   Init,
   InputError,
   Safetensors,
@@ -11,8 +13,9 @@ import {
   type TaskDef,
   type Tokenizer,
   TokenizerDiscovery,
+  type TrainSet,
 } from "@spot/core"
-import { Effect, Result } from "effect"
+import { Effect, FileSystem, Result } from "effect"
 import { Flag } from "effect/cli"
 import { datasetFiles } from "./hub.ts"
 import { resolveModel } from "./model.ts"
@@ -82,24 +85,66 @@ export const loadData = (spec: string, task: TaskDef, o: DataOptions = {}) =>
     return { ...ds, file: spec }
   })
 
+/** The column task of a data file or Hub split (named after the file). */
+const plainTaskOf = (file: string, name: string | undefined, o: DataOptions) =>
+  Data.columnTask(
+    name ??
+      file
+        .replace(/^.*\//, "")
+        .replace(/\.[^.]+$/, "")
+        .replace(/[:@]/g, "-"),
+    o.inputColumn ?? "input",
+    o.targetColumn ?? "target",
+  )
+
 /** A data file (JSONL/CSV/TSV/Parquet) or Hub split mapped by columns; few distinct targets make it a classification task. */
 export const loadPlain = (file: string, name?: string, o: DataOptions = {}) =>
-  Effect.map(
-    loadData(
-      file,
-      Data.columnTask(
-        name ??
-          file
-            .replace(/^.*\//, "")
-            .replace(/\.[^.]+$/, "")
-            .replace(/[:@]/g, "-"),
-        o.inputColumn ?? "input",
-        o.targetColumn ?? "target",
-      ),
-      o,
+  Effect.map(loadData(file, plainTaskOf(file, name, o), o), (ds) => Data.inferClassification(ds))
+
+/** `--stream`: whether a JSONL training file is read a batch at a time (`IndexedData`) or loaded. */
+export type StreamMode = "auto" | "on" | "off"
+
+/** `--stream auto` reads JSONL training files of at least this many bytes a batch at a time. */
+export const STREAM_MIN_BYTES = 64 * 1024 * 1024
+
+export const streamFlags = {
+  stream: Flag.Literals("stream", ["auto", "on", "off"] as const).pipe(
+    Flag.withDefault("auto" as const),
+    Flag.withDescription(
+      "read a JSONL training file a batch at a time by record offsets instead of loading it (auto: files of 64 MiB or more); CSV, TSV, Parquet and --task presets are loaded",
     ),
-    (ds) => Data.inferClassification(ds),
-  )
+  ),
+}
+
+/**
+ * A plain training set: a single JSONL file read a batch at a time (`IndexedData`) when `stream`
+ * says so, else loaded like `loadPlain`. `--stream on` for a file that cannot be (CSV, TSV, Parquet,
+ * several shards) is an `InputError` naming it.
+ */
+export const loadPlainTrain = (spec: string, o: DataOptions, stream: StreamMode) =>
+  Effect.gen(function* () {
+    if (stream === "off") return (yield* loadPlain(spec, undefined, o)) as TrainSet
+    const files = (yield* datasetFiles(spec)) ?? [spec]
+    if (files.length !== 1 || DataReaders.formatOf(files[0]) !== "jsonl") {
+      if (stream === "on") {
+        return yield* new InputError({
+          field: "--stream",
+          message: `${spec}: only a single JSONL file is read a batch at a time; CSV, TSV and Parquet are loaded (--stream auto)`,
+        })
+      }
+      return yield* loadPlain(spec, undefined, o)
+    }
+    if (stream === "auto") {
+      const fs = yield* FileSystem.FileSystem
+      const size = yield* fs.stat(files[0]).pipe(
+        Effect.map((i) => Number(i.size)),
+        Effect.orElseSucceed(() => 0),
+      )
+      if (size < STREAM_MIN_BYTES) return yield* loadPlain(spec, undefined, o)
+    }
+    const ds = yield* IndexedData.indexJsonl(files[0], plainTaskOf(spec, undefined, o), budgetOf(o))
+    return IndexedData.inferClassification(ds) as TrainSet
+  })
 
 /** A ready-made task definition: `glue/rte`, `superglue/cb`, … (T5's format; `Benchmarks.taskPreset`). */
 export const taskDefinition = (spec: string, options: Benchmarks.PresetOptions = {}) =>
@@ -111,17 +156,40 @@ export const taskDefinition = (spec: string, options: Benchmarks.PresetOptions =
  * T5's training variant, the validation file in its evaluation variant).
  */
 export const loadSplits = (trainFiles: string, validFile: string, task = "", o: DataOptions = {}) =>
+  splitsWith(trainFiles, validFile, task, o, (f) => loadPlain(f, undefined, o))
+
+/** `loadSplits` for training: plain JSONL training files read a batch at a time as `--stream` says. */
+export const loadTrainingSplits = (
+  trainFiles: string,
+  validFile: string,
+  task: string,
+  o: DataOptions & { readonly stream: StreamMode },
+) =>
+  Effect.gen(function* () {
+    if (task !== "" && o.stream === "on") {
+      return yield* new InputError({ field: "--stream", message: "--task presets are loaded, not read a batch at a time" })
+    }
+    return yield* splitsWith(trainFiles, validFile, task, o, (f) => loadPlainTrain(f, o, o.stream))
+  })
+
+const splitsWith = <T extends TrainSet, E, R>(
+  trainFiles: string,
+  validFile: string,
+  task: string,
+  o: DataOptions,
+  plain: (file: string) => Effect.Effect<T, E, R>,
+) =>
   Effect.gen(function* () {
     if (task !== "") {
       const trainDef = yield* taskDefinition(task, { taskless: o.taskless ?? false, split: "train" })
       const validDef = yield* taskDefinition(task, { taskless: o.taskless ?? false, split: "eval" })
-      const train: Dataset[] = []
+      const train: Array<T | Dataset> = []
       for (const f of trainFiles.split(",").filter((x) => x !== "")) train.push(yield* loadData(f, trainDef, o))
       if (train.length === 0) return yield* new InputError({ field: "--train", message: "no training file" })
       return { train, valid: yield* loadData(validFile, validDef, o) }
     }
-    const train: Dataset[] = []
-    for (const f of trainFiles.split(",").filter((s) => s !== "")) train.push(yield* loadPlain(f, undefined, o))
+    const train: Array<T | Dataset> = []
+    for (const f of trainFiles.split(",").filter((s) => s !== "")) train.push(yield* plain(f))
     if (train.length === 0) return yield* new InputError({ field: "--train", message: "no training file" })
     const validRaw = yield* loadData(
       validFile,

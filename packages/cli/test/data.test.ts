@@ -1,7 +1,7 @@
 /**
  * `spot data preview` through the built CLI: the JSON-lines contract on Hugging Face records (expected
  * lines worked out by hand from T5's preprocessors), ReCoRD's one line per answer, and one-line typed
- * errors naming file, line and field.
+ * errors naming file, line and field; `spot bench data` on a small file, indexed and loaded.
  */
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -126,5 +126,42 @@ describe("spot eval --task", () => {
       expect(x.score).toBeCloseTo((x.f1 + x.accuracy) / 2)
     }
     expect(res.method).toBe("rank")
+  })
+})
+
+describe("spot bench data", () => {
+  it("writes a JSONL, opens it indexed or loaded and builds the same batches either way", async () => {
+    const file = join(dir, "bench.jsonl")
+    const run = async (stream: string) => {
+      const r = await spot([
+        "bench",
+        "data",
+        "--file",
+        file,
+        "--mb",
+        "1",
+        "--line-bytes",
+        "512",
+        "--steps",
+        "5",
+        "--batch",
+        "4",
+        "--stream",
+        stream,
+        "--json",
+      ])
+      expect(r.stderr).toBe("")
+      expect(r.code).toBe(0)
+      return lines(r.stdout).at(-1)
+    }
+    const on = await run("on")
+    const off = await run("off")
+    expect(on.examples).toBe(2048)
+    expect(off.examples).toBe(on.examples)
+    expect(on.offsets_mb).toBeCloseTo((8 * (on.examples + 1)) / 2 ** 20)
+    expect(on.classes).toBe(3)
+    expect(off.classes).toBe(3)
+    expect(on.batch_tokens).toBe(off.batch_tokens)
+    expect(on.batch_tokens).toBeGreaterThan(0)
   })
 })

@@ -104,6 +104,57 @@ describe("spot train", () => {
     }
   })
 
+  it("--stream on (the JSONL indexed, read a batch at a time) trains the loaded file's prompt, bitwise, also resumed", async () => {
+    const run = async (mode: string) => {
+      const out = join(dir, `stream-${mode}.safetensors`)
+      const r = await spot([...args(join(dir, `ck-stream-${mode}`), out), "--stream", mode, "--json"])
+      expect(r.stderr).toBe("")
+      expect(r.code).toBe(0)
+      const lines = r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l))
+      return { out, losses: lines.filter((l) => l.event === "step").map((l) => l.loss), final: lines[lines.length - 1] }
+    }
+    const off = await run("off")
+    const on = await run("on")
+    // killed and resumed, the indexed run ends where it would have: its batches are a function of the step
+    const killAfter = 4 + Math.floor(Math.random() * 7) // after the state of the step-3 evaluation is written
+    const ck = join(dir, "ck-stream-kill")
+    const killedOut = join(dir, "stream-kill.safetensors")
+    const streamArgs = [...args(ck, killedOut), "--stream", "on"]
+    await new Promise<void>((resolve) => {
+      const child = spawn("node", [CLI, ...streamArgs, "--json"], { stdio: ["ignore", "pipe", "pipe"] })
+      let buf = ""
+      child.stdout.on("data", (d: Buffer) => {
+        buf += d.toString()
+        if (buf.split("\n").filter((l) => l.includes('"event":"step"')).length >= killAfter) child.kill("SIGKILL")
+      })
+      child.on("exit", () => resolve())
+    })
+    const resumed = await spot([...streamArgs, "--resume", "--json"])
+    expect(resumed.code).toBe(0)
+    expect(JSON.parse(resumed.stdout.trim().split("\n").at(-1) ?? "{}").resumed_from).toBeGreaterThanOrEqual(3)
+    expect(prompt(killedOut).tensors.get("prompt")?.data).toEqual(prompt(on.out).tensors.get("prompt")?.data)
+    expect(on.final.streamed).toBe(true)
+    expect(off.final.streamed).toBeUndefined()
+    expect(on.losses).toHaveLength(12)
+    expect(on.losses).toEqual(off.losses)
+    expect(on.final.best_step).toBe(off.final.best_step)
+    expect(prompt(on.out).tensors.get("prompt")?.data).toEqual(prompt(off.out).tensors.get("prompt")?.data)
+    // a CSV cannot be read a batch at a time: --stream on says so, naming the file
+    const csv = join(dir, "train.csv")
+    writeFileSync(csv, "input,target\na,positive\nb,negative\n")
+    const r = await spot([
+      ...args(join(dir, "ck-csv"), join(dir, "csv.safetensors")).map((a) => (a === data.train ? csv : a)),
+      "--stream",
+      "on",
+    ])
+    expect(r.code).not.toBe(0)
+    expect(r.stderr).toContain("InputError")
+    expect(r.stderr).toContain("train.csv")
+  })
+
   it("refuses to resume a state made with other settings", async () => {
     const ck = join(dir, "ck1")
     const r = await spot([...args(ck, join(dir, "x.safetensors")).map((a) => (a === "3" ? "4" : a)), "--resume"])

@@ -1,9 +1,19 @@
 /**
  * Checkpoints read by ranges: a > 2 GiB file (sparse: only the bytes the test checks are real) whose
- * weights sit beyond the 2 GiB offset, and a BF16 checkpoint made from an f32 fixture that reproduces
+ * weights sit beyond the 2 GiB offset, the same as the first shard of a sharded checkpoint, and a BF16 checkpoint made from an f32 fixture that reproduces
  * the fixture's loss within bf16 rounding.
  */
-import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs"
+import {
+  closeSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
@@ -110,6 +120,44 @@ describe("checkpoints read by ranges", () => {
     expect(Array.from(direct.t.data as Float32Array)).toEqual(
       Array.from((fixtureTensors("t5-tiny").get("shared.weight")?.data ?? []) as Float32Array),
     )
+  }, 60_000)
+
+  it("loads a sharded checkpoint (model.safetensors.index.json) whose first shard is a sparse > 2 GiB file", async () => {
+    const dir = temp()
+    copyFileSync(join(fixtureDir("t5-tiny"), "model", "config.json"), join(dir, "config.json"))
+    const all = [...fixtureTensors("t5-tiny")].filter(([n]) => n !== "encoder.embed_tokens.weight")
+    // shared.weight and half of the rest lie past 2 GiB in the first shard; the others in a small second one
+    const rest = all.filter(([n]) => n !== "shared.weight")
+    const first = [...all.filter(([n]) => n === "shared.weight"), ...rest.slice(0, Math.floor(rest.length / 2))]
+    const second = rest.slice(Math.floor(rest.length / 2))
+    const shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+    const gap = 2 ** 31 + 4096
+    const big = writeLaidOut(
+      join(dir, shards[0]),
+      first.map(([n, t]) => [n, rawF32(t)] as const),
+      gap,
+    )
+    writeLaidOut(
+      join(dir, shards[1]),
+      second.map(([n, t]) => [n, rawF32(t)] as const),
+      0,
+    )
+    expect(big).toBeGreaterThan(2 ** 31)
+    const weightMap = Object.fromEntries([
+      ["encoder.embed_tokens.weight", shards[0]],
+      ...first.map(([n]) => [n, shards[0]]),
+      ...second.map(([n]) => [n, shards[1]]),
+    ])
+    writeFileSync(join(dir, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map: weightMap }))
+    const model = await run(T5Checkpoint.loadCheckpoint(dir).pipe(Effect.provide(NodeServices.layer)))
+    // the same weights as the fixture's single file, read from both shards
+    const reference = await run(
+      T5Checkpoint.loadCheckpoint(join(fixtureDir("t5-tiny"), "model")).pipe(Effect.provide(NodeServices.layer)),
+    )
+    expect([...model.weights.keys()].sort()).toEqual([...reference.weights.keys()].sort())
+    for (const [name, t] of reference.weights) expect(Array.from(model.weights.get(name)?.data ?? [])).toEqual(Array.from(t.data))
+    expect(model.weights.has("shared.weight")).toBe(true)
+    expect(second.some(([n]) => model.weights.has(n))).toBe(true)
   }, 60_000)
 
   it("fails with a typed error naming the file when the data is shorter than the header says", async () => {

@@ -1,13 +1,14 @@
 /**
  * `spot bench load`: writes a checkpoint of a preset's shapes (≥ 3 GB for t5-v1_1-large in f32) one
  * tensor at a time, then loads it through `loadCheckpoint` (range reads) and reports the time and the
- * peak RSS against the f32 size. `spot bench data`: writes a large JSONL and loads it through the
- * streaming loader, reporting the peak RSS.
+ * peak RSS against the f32 size. `spot bench data`: writes a large JSONL, opens it as `spot train`
+ * does (indexed by record offsets with `--stream on`, loaded with `off`) and builds the batches of
+ * `--steps` training steps from it, reporting the times and the peak RSS.
  */
-import { T5Checkpoint, T5Config, T5Graph, T5Presets } from "@spot/core"
+import { Batching, IndexedData, T5Checkpoint, T5Config, T5Graph, T5Presets, Tokenizers } from "@spot/core"
 import { Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
-import { loadPlain } from "../common.ts"
+import { loadPlainTrain } from "../common.ts"
 import { printJson, printRecord } from "../output.ts"
 
 const MB = 1024 * 1024
@@ -121,6 +122,26 @@ const load = Command.make(
     }),
 ).pipe(Command.withDescription("Write a large checkpoint a tensor at a time, load it by ranges, report time and peak RSS."))
 
+/** Writes `lines` JSONL records of about `lineBytes` bytes (three classes), 1000 lines a write. */
+const writeJsonl = (file: string, mb: number, lineBytes: number) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const h = yield* fs.open(`${file}.tmp`, { flag: "w" })
+      const word = "lorem ipsum dolor sit amet "
+      const pad = word.repeat(Math.ceil(lineBytes / word.length)).slice(0, Math.max(0, lineBytes - 40))
+      const lines = Math.ceil((mb * MB) / lineBytes)
+      const enc = new TextEncoder()
+      for (let i = 0; i < lines; i += 1000) {
+        let chunk = ""
+        for (let j = i; j < Math.min(lines, i + 1000); j++)
+          chunk += `${JSON.stringify({ input: `${j} ${pad}`, target: String(j % 3) })}\n`
+        yield* h.writeAll(enc.encode(chunk))
+      }
+      yield* fs.rename(`${file}.tmp`, file)
+    }),
+  )
+
 const data = Command.make(
   "data",
   {
@@ -128,49 +149,68 @@ const data = Command.make(
     mb: Flag.Int("mb").pipe(Flag.withDefault(1024)),
     lineBytes: Flag.Int("line-bytes").pipe(Flag.withDefault(4096)),
     maxSource: Flag.Int("max-source").pipe(Flag.withDefault(64)),
+    stream: Flag.Literals("stream", ["on", "off"] as const).pipe(
+      Flag.withDefault("on" as const),
+      Flag.withDescription("on: index the file and read each batch's records (spot train's path for large JSONL); off: load it"),
+    ),
+    steps: Flag.Int("steps").pipe(Flag.withDefault(20), Flag.withDescription("training steps whose batches are built")),
+    batch: Flag.Int("batch").pipe(Flag.withDefault(32)),
+    tokenizer: Flag.String("tokenizer").pipe(Flag.withDefault("byte")),
     json: Flag.Boolean("json").pipe(Flag.withDefault(false)),
   },
   (f) =>
     Effect.gen(function* () {
       const fs = yield* FileSystem.FileSystem
-      if (!(yield* fs.exists(f.file))) {
-        yield* Effect.scoped(
-          Effect.gen(function* () {
-            const h = yield* fs.open(`${f.file}.tmp`, { flag: "w" })
-            const word = "lorem ipsum dolor sit amet "
-            const pad = word.repeat(Math.ceil(f.lineBytes / word.length)).slice(0, Math.max(0, f.lineBytes - 40))
-            const lines = Math.ceil((f.mb * MB) / f.lineBytes)
-            const enc = new TextEncoder()
-            for (let i = 0; i < lines; i += 1000) {
-              let chunk = ""
-              for (let j = i; j < Math.min(lines, i + 1000); j++)
-                chunk += `${JSON.stringify({ input: `${j} ${pad}`, target: String(j % 3) })}\n`
-              yield* h.writeAll(enc.encode(chunk))
-            }
-          }),
-        )
-        yield* fs.rename(`${f.file}.tmp`, f.file)
-      }
+      if (!(yield* fs.exists(f.file))) yield* writeJsonl(f.file, f.mb, f.lineBytes)
       const size = Number((yield* fs.stat(f.file)).size)
+      const tok = yield* Tokenizers.loadTokenizer(f.tokenizer)
       const before = rssMb()
       const t0 = performance.now()
-      const ds = yield* loadPlain(f.file, "bench", { maxSource: f.maxSource, maxTarget: 8 })
-      const s = (performance.now() - t0) / 1000
+      const o = { maxSource: f.maxSource, maxTarget: 8 }
+      const ds = yield* loadPlainTrain(f.file, o, f.stream)
+      const loadS = (performance.now() - t0) / 1000
+      const afterLoad = peakRssMb()
+      // the batches of the first steps, as training builds them (tokenized, padded to buckets)
+      const t1 = performance.now()
+      const src = Batching.trainBatches([ds], tok, { ...o, batchSize: f.batch, seed: 0 })
+      const firstBatchAt = (performance.now() - t1) / 1000
+      let tokens = 0
+      for (let step = 0; step < f.steps; step++) {
+        const items = yield* src.at(step)
+        const b = Batching.makeBatch(items, { rows: f.batch, padId: tok.padId, ...o })
+        tokens += b.inputIds.data.length
+      }
+      const batchesS = (performance.now() - t1) / 1000
+      const indexed = IndexedData.isIndexed(ds)
       let chars = 0
-      for (const e of ds.examples) chars += e.input.length + e.target.length
+      if (!indexed) for (const e of ds.examples) chars += e.input.length + e.target.length
       const r = {
         file_mb: size / MB,
-        examples: ds.examples.length,
-        kept_text_mb: chars / MB,
+        stream: f.stream,
+        examples: indexed ? ds.size : ds.examples.length,
+        ...(indexed ? { offsets_mb: ds.offsets.byteLength / MB } : { kept_text_mb: chars / MB }),
         max_source: f.maxSource,
-        load_s: s,
-        mb_per_s: size / MB / s,
+        load_s: loadS,
+        mb_per_s: size / MB / loadS,
+        steps: f.steps,
+        batch: f.batch,
+        setup_s: firstBatchAt,
+        batches_s: batchesS,
+        ms_per_batch: f.steps > 0 ? ((batchesS - firstBatchAt) * 1000) / f.steps : 0,
+        batch_tokens: tokens,
         rss_before_mb: before,
+        peak_rss_after_load_mb: afterLoad,
         peak_rss_mb: peakRssMb(),
         classes: ds.candidates?.length ?? 0,
       }
-      yield* f.json ? printJson(r) : printRecord("streamed a JSONL", r)
+      yield* f.json
+        ? printJson(r)
+        : printRecord(`built ${f.steps} batches from a ${f.stream === "on" ? "indexed" : "loaded"} JSONL`, r)
     }),
-).pipe(Command.withDescription("Write a large JSONL and load it through the streaming loader; report peak RSS."))
+).pipe(
+  Command.withDescription(
+    "Write a large JSONL, open it as spot train does (indexed, or loaded) and build the batches of --steps steps; report times and peak RSS.",
+  ),
+)
 
 export const loadBenches = [load, data] as const

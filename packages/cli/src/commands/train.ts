@@ -2,7 +2,7 @@ import { Optim, Recipe, T5Checkpoint, T5Runner, Trainer, Tuning } from "@spot/co
 import { Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"
-import { dataFlags, initialPrompt, loadModelAndTokenizer, loadSplits, modelFlags } from "../common.ts"
+import { dataFlags, initialPrompt, loadModelAndTokenizer, loadTrainingSplits, modelFlags, streamFlags } from "../common.ts"
 import { UsageError } from "../errors.ts"
 import { printJson, printRecord } from "../output.ts"
 import { progressLayer } from "../progress.ts"
@@ -11,6 +11,7 @@ import { checkInts, checkNumbers, checkOutFile } from "../validate.ts"
 export const trainFlags = {
   ...modelFlags,
   ...dataFlags,
+  ...streamFlags,
   train: Flag.String("train").pipe(
     Flag.withDescription(
       "JSONL/CSV/TSV/Parquet training file or Hub split org/dataset[@rev][/config]:split; several comma-separated form a mixture",
@@ -107,7 +108,7 @@ export const dataSetup = (
   },
   model: import("@spot/core").T5Model,
   tokenizer: import("@spot/core").Tokenizer,
-  trainSets: readonly import("@spot/core").Dataset[],
+  trainSets: readonly import("@spot/core").TrainSet[],
   valid: import("@spot/core").Dataset,
 ): Tuning.DataSetup => ({
   model,
@@ -187,7 +188,7 @@ export const train = Command.make(
       const path = yield* Path.Path
       const fs = yield* FileSystem.FileSystem
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
-      const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid, f.task, f)
+      const { train: trainSets, valid } = yield* loadTrainingSplits(f.train, f.valid, f.task, f)
       const init = yield* initialPrompt(f.init, model, tokenizer, f.promptLength, f.seed, trainSets[0].candidates ?? [])
       const runner = yield* T5Runner.makeRunner(model)
       const recipe = earlyRecipe(f)
@@ -195,7 +196,7 @@ export const train = Command.make(
         ...dataSetup(f, model, tokenizer, trainSets, valid),
         meta: { init: f.init, ...(recipe ? { [Recipe.PROVENANCE_KEY]: Recipe.encodeRecipe(recipe) } : {}) },
       }
-      const { problem, truncated } = yield* Tuning.promptProblem(setup, runner, init)
+      const { problem, truncated, indexed } = yield* Tuning.promptProblem(setup, runner, init)
       // keyed on content (model, examples, initial prompt, options), not on file or folder names
       const runKey = Trainer.runKeyFor({
         model: T5Checkpoint.fingerprint(model),
@@ -207,6 +208,7 @@ export const train = Command.make(
           tokenizer: undefined,
           train: undefined,
           valid: undefined,
+          stream: undefined,
           init: f.init.startsWith("text:") || ["random", "vocab", "labels"].includes(f.init) ? f.init : "file",
           checkpointDir: undefined,
           resume: undefined,
@@ -240,7 +242,9 @@ export const train = Command.make(
         final_loss: result.history[result.history.length - 1]?.loss,
         steps: f.steps,
         resumed_from: result.resumedFrom,
-        truncated_examples: truncated,
+        // an indexed file's examples are tokenized as batches draw them: the count is of those drawn
+        truncated_examples: truncated(),
+        ...(indexed ? { streamed: true } : {}),
         seconds: (performance.now() - t0) / 1000,
       }
       yield* f.json ? printJson(res) : printRecord("trained a prompt", res)

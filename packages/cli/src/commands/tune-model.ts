@@ -2,7 +2,7 @@ import { Optim, Safetensors, T5Checkpoint, T5Runner, Trainer, Tuning } from "@sp
 import { Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendLayer } from "../backends.ts"
-import { loadModelAndTokenizer, loadSplits } from "../common.ts"
+import { loadModelAndTokenizer, loadTrainingSplits } from "../common.ts"
 import { printJson, printRecord } from "../output.ts"
 import { progressLayer } from "../progress.ts"
 import { checkNumbers } from "../validate.ts"
@@ -23,7 +23,7 @@ export const tuneModel = Command.make(
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       const { model, tokenizer, tokenizerSource } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
-      const { train: trainSets, valid } = yield* loadSplits(f.train, f.valid, f.task, f)
+      const { train: trainSets, valid } = yield* loadTrainingSplits(f.train, f.valid, f.task, f)
       const runner = yield* T5Runner.makeRunner(model, { feedWeights: true })
       const { problem } = yield* Tuning.modelProblem(dataSetup(f, model, tokenizer, trainSets, valid), runner)
       const result = yield* Trainer.train(problem, {
@@ -44,6 +44,7 @@ export const tuneModel = Command.make(
             model: undefined,
             train: undefined,
             valid: undefined,
+            stream: undefined,
             checkpointDir: undefined,
             resume: undefined,
             json: undefined,

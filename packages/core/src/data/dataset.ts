@@ -7,11 +7,12 @@
  */
 import { Effect, Result } from "effect"
 import { DataError } from "../errors.ts"
-import { readRecords, truncateUnits } from "./readers.ts"
+import { readRecords } from "./readers.ts"
 import { makeFormattedDataset } from "./t5-formats.ts"
-import type { Dataset, Example, RawRecord, TaskDef } from "./types.ts"
+import { truncateUnits } from "./text.ts"
+import type { Dataset, Example, RawRecord, TaskDef, TextBudget } from "./types.ts"
 
-export type { Dataset, Example, RawRecord, TaskDef } from "./types.ts"
+export type { Dataset, Example, IndexedDataset, RawRecord, TaskDef, TextBudget, TrainSet } from "./types.ts"
 
 /** The default task for `{"input": …, "target": …}` lines. */
 export const plainTask = (name: string): TaskDef => ({ name, input: "{input}", target: "{target}", metrics: ["exact_match"] })
@@ -33,12 +34,6 @@ const FIELD = /\{([A-Za-z0-9_.-]+)\}/g
 export const fieldsOf = (task: TaskDef): string[] => [
   ...new Set([...task.input.matchAll(FIELD), ...task.target.matchAll(FIELD)].map((m) => m[1])),
 ]
-
-/** Text budgets: rendered inputs and targets are cut to this many units (see `truncateUnits`). */
-export interface TextBudget {
-  readonly input?: number
-  readonly target?: number
-}
 
 /** Units kept per token of `--max-source`/`--max-target`: generous, as a token covers at most a piece of ~16 characters. */
 export const UNITS_PER_TOKEN = 32
@@ -246,27 +241,44 @@ export const loadDataset = (file: string | readonly string[], task: TaskDef, bud
     return yield* Effect.fromResult(finish(task, name, examples))
   })
 
-/** A classification task inferred from a plain dataset whose targets take few distinct values. */
-export const inferClassification = (ds: Dataset, maxClasses = 20): Dataset => {
-  if (ds.candidates) return ds
-  const values = [...new Set(ds.examples.map((e) => e.target))].sort()
-  if (values.length > maxClasses || values.length < 2) return ds
+/**
+ * The classification task of `task` when its targets take the distinct `targets` (sorted, as
+ * classes): undefined when they are more than `maxClasses` or fewer than two.
+ */
+export const classesOf = (
+  task: TaskDef,
+  targets: Iterable<string>,
+  maxClasses = 20,
+): { task: TaskDef; candidates: string[] } | undefined => {
+  const values = [...new Set(targets)].sort()
+  if (values.length > maxClasses || values.length < 2) return undefined
   const verbalizer = Object.fromEntries(values.map((v) => [v, v]))
   return {
-    ...ds,
     task: {
-      ...ds.task,
+      ...task,
       target: "{target}",
       verbalizer,
-      metrics: ["accuracy", ...ds.task.metrics.filter((m) => m !== "exact_match" && m !== "accuracy")],
+      metrics: ["accuracy", ...task.metrics.filter((m) => m !== "exact_match" && m !== "accuracy")],
     },
     candidates: values,
-    examples: ds.examples.map((e) => ({ ...e, label: values.indexOf(e.target) })),
   }
 }
 
+/** A classification task inferred from a plain dataset whose targets take few distinct values. */
+export const inferClassification = (ds: Dataset, maxClasses = 20): Dataset => {
+  if (ds.candidates) return ds
+  const c = classesOf(
+    ds.task,
+    ds.examples.map((e) => e.target),
+    maxClasses,
+  )
+  if (c === undefined) return ds
+  const { candidates } = c
+  return { ...ds, ...c, examples: ds.examples.map((e) => ({ ...e, label: candidates.indexOf(e.target) })) }
+}
+
 /** Applies another split's classification (its verbalizer) to `ds`, failing on unknown labels. */
-export const withClassesOf = (ds: Dataset, like: Dataset): Result.Result<Dataset, DataError> => {
+export const withClassesOf = (ds: Dataset, like: Pick<Dataset, "task" | "candidates">): Result.Result<Dataset, DataError> => {
   if (!like.candidates) return Result.succeed(ds)
   const examples: Example[] = []
   for (let i = 0; i < ds.examples.length; i++) {

@@ -8,8 +8,11 @@ import { parse as parseCsv } from "csv-parse/sync"
 import { Effect, FileSystem, Result, Stream } from "effect"
 import { type AsyncBuffer, parquetMetadataAsync, parquetReadObjects } from "hyparquet"
 import { DataError } from "../errors.ts"
+import { fileError, jsonRecord, type RawRecord } from "./text.ts"
 
-export type RawRecord = Readonly<Record<string, unknown>>
+export type { RawRecord } from "./text.ts"
+export { fileError, jsonRecord, truncateUnits } from "./text.ts"
+
 export type Format = "jsonl" | "csv" | "tsv" | "parquet"
 /** Receives each record; a failure stops the read. */
 export type OnRecord = (line: number, record: RawRecord) => Result.Result<void, DataError>
@@ -17,9 +20,6 @@ export type OnRecord = (line: number, record: RawRecord) => Result.Result<void, 
 /** The format of a data file by its extension (`.json` is read as JSON lines, as the Hub's exports are). */
 export const formatOf = (file: string): Format =>
   /\.parquet$/i.test(file) ? "parquet" : /\.csv$/i.test(file) ? "csv" : /\.tsv$/i.test(file) ? "tsv" : "jsonl"
-
-const fileError = (file: string) => (e: { readonly message: string }) =>
-  new DataError({ file, line: 0, field: "(file)", message: e.message })
 
 /** Decoded text chunks of a file (UTF-8, a leading BOM dropped), streamed. */
 const textChunks = (file: string, onText: (text: string, last: boolean) => Result.Result<void, DataError>) =>
@@ -32,19 +32,6 @@ const textChunks = (file: string, onText: (text: string, last: boolean) => Resul
     )
     yield* Effect.fromResult(onText(decoder.decode(), true))
   })
-
-const jsonRecord = (text: string, file: string, line: number): Result.Result<RawRecord, DataError> => {
-  let v: unknown
-  try {
-    v = JSON.parse(text)
-  } catch (e) {
-    return Result.fail(new DataError({ file, line, field: "(line)", message: `not valid JSON: ${(e as Error).message}` }))
-  }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) {
-    return Result.fail(new DataError({ file, line, field: "(line)", message: "each line must be a JSON object" }))
-  }
-  return Result.succeed(v as RawRecord)
-}
 
 /** Streams a JSONL file: one JSON object per non-empty line. */
 export const readJsonl = (file: string, onRecord: OnRecord) => {
@@ -218,36 +205,4 @@ export const readRecords = (file: string, onRecord: OnRecord, columns?: readonly
     default:
       return readJsonl(file, onRecord)
   }
-}
-
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-/**
- * A copy of `s` that does not share its parent's storage: engines keep a slice as a view of the
- * whole string (V8's sliced strings), which would keep every huge record alive behind its short prefix.
- */
-const detach = (s: string): string => decoder.decode(encoder.encode(s))
-
-/**
- * The prefix of `text` that holds at most `units` units, where a unit is one character and a run of
- * whitespace counts once (tokenizers fold runs of spaces). No tokenizer turns fewer than one unit
- * into a token, so cutting at `maxTokens × longest piece` units never changes the first `maxTokens`
- * tokens except through the last word; callers pass a generous multiple.
- */
-export const truncateUnits = (text: string, units: number): string => {
-  if (text.length <= units) return text
-  let n = 0
-  let space = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    const ws = c === 32 || c === 9 || c === 10 || c === 13
-    if (!(ws && space)) n++
-    space = ws
-    if (n > units) {
-      // never cut a surrogate pair in half
-      const hi = text.charCodeAt(i - 1)
-      return detach(text.slice(0, hi >= 0xd800 && hi < 0xdc00 ? i - 1 : i))
-    }
-  }
-  return text
 }

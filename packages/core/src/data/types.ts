@@ -42,6 +42,42 @@ export interface Dataset {
   readonly candidates?: readonly string[]
 }
 
+/** Text budgets: rendered inputs and targets are cut to this many units (see `truncateUnits`). */
+export interface TextBudget {
+  readonly input?: number
+  readonly target?: number
+}
+
+/**
+ * A JSONL training set indexed, not loaded (`data/indexed.ts`): the byte offset of each record and
+ * what the batch sampler needs; a batch reads and renders only its records.
+ */
+export interface IndexedDataset {
+  readonly kind: "indexed"
+  /** The task training sees (with classes when the targets take few values). */
+  readonly task: TaskDef
+  /** The task each record is rendered with (the column task `task` was made from). */
+  readonly render: TaskDef
+  readonly file: string
+  readonly budget: TextBudget
+  /** Number of records (examples). */
+  readonly size: number
+  /** Byte offset of each record's line, then the file's length: `size + 1` entries. */
+  readonly offsets: Float64Array
+  /** The file's length and modification time when it was indexed (a changed file is refused). */
+  readonly bytes: number
+  readonly mtime: number | undefined
+  /** FNV-1a of the file's bytes (what a run key hashes instead of the examples). */
+  readonly digest: string
+  /** The distinct targets, sorted, when there are few (at most `MAX_DISTINCT`). */
+  readonly targets: readonly string[] | undefined
+  /** Target strings of the classes (classification only), in verbalizer order. */
+  readonly candidates?: readonly string[]
+}
+
+/** A training set: examples in memory, or a file indexed by records. */
+export type TrainSet = Dataset | IndexedDataset
+
 /** How a T5-formatted task turns a record into examples (see `t5-formats.ts`). */
 export type T5Format =
   | {

@@ -162,18 +162,22 @@ export const runKeyOf = (parts: unknown): string => fnv1a(new TextEncoder().enco
 
 /**
  * The run key of a training run from what determines its result — the model's fingerprint, the
- * examples (not the names of the files they came from), the initial parameters and the options —
+ * examples (not the names of the files they came from; an indexed file by the digest of its bytes), the initial parameters and the options —
  * so that a moved or relatively named data file or checkpoint folder still resumes.
  */
 export const runKeyFor = (parts: {
   readonly model: string
-  readonly data: ReadonlyArray<{ readonly examples: readonly unknown[] }>
+  /** Datasets in memory (their examples are hashed), or indexed files (their digest is). */
+  readonly data: ReadonlyArray<{ readonly examples: readonly unknown[] } | { readonly digest: string }>
   readonly init: Params
   readonly options: Readonly<Record<string, unknown>>
 }): string => {
   const enc = new TextEncoder()
   let h = fnv1a(enc.encode(parts.model))
-  for (const d of parts.data) for (const e of d.examples) h = fnv1a(enc.encode(JSON.stringify(e)), Number.parseInt(h, 16))
+  for (const d of parts.data) {
+    if ("examples" in d) for (const e of d.examples) h = fnv1a(enc.encode(JSON.stringify(e)), Number.parseInt(h, 16))
+    else h = fnv1a(enc.encode(`indexed:${d.digest}`), Number.parseInt(h, 16))
+  }
   for (const [k, t] of [...parts.init].sort(([a], [b]) => (a < b ? -1 : 1))) {
     h = fnv1a(enc.encode(`${k}:${t.shape}`), Number.parseInt(h, 16))
     h = fnv1a(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), Number.parseInt(h, 16))

@@ -8,10 +8,10 @@
  */
 import { Effect, FileSystem, Path } from "effect"
 import type { Encoded, MixingOptions } from "../data/batching.ts"
-import { batchIndices, encodeDataset, makeBatch, mixingRates, mixtureIndices } from "../data/batching.ts"
-import type { Dataset } from "../data/dataset.ts"
+import { makeBatch, trainBatches } from "../data/batching.ts"
+import type { Dataset, TrainSet } from "../data/dataset.ts"
 import type { Tokenizer } from "../data/tokenizer.ts"
-import { CheckpointError } from "../errors.ts"
+import { CheckpointError, type DataError } from "../errors.ts"
 import { encodeSafetensors, writeFileAtomic } from "../graph/safetensors.ts"
 import type { HostTensor } from "../graph/tensor.ts"
 import type { T5Model } from "../t5/checkpoint.ts"
@@ -27,8 +27,8 @@ import { train } from "./trainer.ts"
 export interface DataSetup {
   readonly model: T5Model
   readonly tokenizer: Tokenizer
-  /** One task, or several mixed. */
-  readonly train: readonly Dataset[]
+  /** One task, or several mixed; each in memory or an indexed file (`IndexedData`) read a batch at a time. */
+  readonly train: readonly TrainSet[]
   readonly valid: Dataset
   readonly batchSize: number
   /** Rows per backend call; gradients are accumulated exactly over micro-batches. Default: batchSize. */
@@ -52,17 +52,17 @@ export interface DataSetup {
 export const dropoutSeed = (seed: number, step: number, chunk: number): number =>
   (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca77) ^ Math.imul(chunk + 1, 0xc2b2ae3d)) >>> 0
 
-/** The batch source of a setup: step → encoded examples; plus how many were truncated. */
-export const batchSource = (s: DataSetup) => {
-  const encoded = s.train.map((d) => encodeDataset(d, s.tokenizer, { maxSource: s.maxSource, maxTarget: s.maxTarget }))
-  const sizes = encoded.map((e) => e.items.length)
-  const rates = mixingRates(sizes, s.mixing)
-  const at = (step: number): Encoded[] =>
-    encoded.length === 1
-      ? batchIndices(sizes[0], s.batchSize, s.seed, step).map((i) => encoded[0].items[i])
-      : mixtureIndices(sizes, rates, s.batchSize, s.seed, step).map(([t, i]) => encoded[t].items[i])
-  return { at, truncated: encoded.reduce((a, e) => a + e.truncated, 0), rates }
-}
+/** The batch source of a setup: step → encoded examples (`Batching.trainBatches`); plus how many were truncated. */
+export const batchSource = (
+  s: Pick<DataSetup, "train" | "tokenizer" | "batchSize" | "seed" | "maxSource" | "maxTarget" | "mixing">,
+) =>
+  trainBatches(s.train, s.tokenizer, {
+    batchSize: s.batchSize,
+    seed: s.seed,
+    maxSource: s.maxSource,
+    maxTarget: s.maxTarget,
+    ...(s.mixing ? { mixing: s.mixing } : {}),
+  })
 
 /** A micro-batch of `rows` rows, lengths bucketed (`LENGTH_BUCKET`) and capped at the setup's maxima. */
 const batchOf = (s: DataSetup, chunk: readonly Encoded[], rows: number) =>
@@ -116,20 +116,22 @@ export const promptProblem = (s: DataSetup, runner: Runner, init: HostTensor<"f3
     const micro = Math.max(1, Math.min(s.microBatch ?? s.batchSize, s.batchSize))
     const fp = fingerprint(s.model)
     const problem: Problem<
-      import("../errors.ts").BackendError | import("../errors.ts").InputError | CheckpointError,
+      import("../errors.ts").BackendError | import("../errors.ts").InputError | CheckpointError | DataError,
       FileSystem.FileSystem
     > = {
       init: new Map([["prompt", init]]),
       lossAndGrads: (params, step) =>
-        accumulate(src.at(step), micro, (chunk, index) =>
-          Effect.map(
-            runner.run({
-              prompt: params.get("prompt") as HostTensor<"f32">,
-              batch: batchOf(s, chunk, micro),
-              outputs: ["loss", "promptGrad"],
-              ...trainingDropout(s, step, index),
-            }),
-            (r) => ({ loss: r.loss?.data[0] ?? Number.NaN, grads: new Map([["prompt", r.promptGrad as HostTensor<"f32">]]) }),
+        Effect.flatMap(src.at(step), (items) =>
+          accumulate(items, micro, (chunk, index) =>
+            Effect.map(
+              runner.run({
+                prompt: params.get("prompt") as HostTensor<"f32">,
+                batch: batchOf(s, chunk, micro),
+                outputs: ["loss", "promptGrad"],
+                ...trainingDropout(s, step, index),
+              }),
+              (r) => ({ loss: r.loss?.data[0] ?? Number.NaN, grads: new Map([["prompt", r.promptGrad as HostTensor<"f32">]]) }),
+            ),
           ),
         ),
       evaluate: (params) =>
@@ -149,7 +151,7 @@ export const promptProblem = (s: DataSetup, runner: Runner, init: HostTensor<"f3
         ).pipe(Effect.mapError(fail(file)), Effect.as(file))
       },
     }
-    return { problem, truncated: src.truncated, rates: src.rates }
+    return { problem, truncated: src.truncated, indexed: src.indexed, rates: src.rates }
   })
 
 export const promptMetadata = (
@@ -176,21 +178,23 @@ export const modelProblem = (s: DataSetup, runner: Runner) =>
     const micro = Math.max(1, Math.min(s.microBatch ?? s.batchSize, s.batchSize))
     const empty: HostTensor<"f32"> = { dtype: "f32", shape: [0, s.model.config.dModel], data: new Float32Array(0) }
     const problem: Problem<
-      import("../errors.ts").BackendError | import("../errors.ts").InputError | CheckpointError,
+      import("../errors.ts").BackendError | import("../errors.ts").InputError | CheckpointError | DataError,
       FileSystem.FileSystem
     > = {
       init: s.model.weights,
       lossAndGrads: (params, step) =>
-        accumulate(src.at(step), micro, (chunk, index) =>
-          Effect.map(
-            runner.run({
-              prompt: empty,
-              batch: batchOf(s, chunk, micro),
-              outputs: ["loss", "weightGrads"],
-              weights: params,
-              ...trainingDropout(s, step, index),
-            }),
-            (r) => ({ loss: r.loss?.data[0] ?? Number.NaN, grads: r.weightGrads ?? new Map() }),
+        Effect.flatMap(src.at(step), (items) =>
+          accumulate(items, micro, (chunk, index) =>
+            Effect.map(
+              runner.run({
+                prompt: empty,
+                batch: batchOf(s, chunk, micro),
+                outputs: ["loss", "weightGrads"],
+                weights: params,
+                ...trainingDropout(s, step, index),
+              }),
+              (r) => ({ loss: r.loss?.data[0] ?? Number.NaN, grads: r.weightGrads ?? new Map() }),
+            ),
           ),
         ),
       evaluate: (params) =>
@@ -214,7 +218,7 @@ export const modelProblem = (s: DataSetup, runner: Runner) =>
           return dir
         }),
     }
-    return { problem, truncated: src.truncated, rates: src.rates }
+    return { problem, truncated: src.truncated, indexed: src.indexed, rates: src.rates }
   })
 
 export interface TuneOptions {
