@@ -74,14 +74,24 @@ const hostTensor = (name: string, t: HostTensor<"f32" | "i32">): ITensor => ({
   rawData: new Uint8Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength)),
 })
 
-/** Lowers a checked graph. Fails (naming the op) only for constructs ONNX cannot express. */
-export const compileToOnnx = (
-  graph: IR.Graph,
-  topo: readonly Node[],
-  bound: ReadonlySet<string>,
-  mode: WeightMode = "external",
-): Result.Result<CompiledModel, { op: string; message: string }> => {
-  const names = new Map<Node, string>()
+const intAttr = (name: string, i: number): onnxProto.onnx.IAttributeProto => ({
+  name,
+  type: onnx.AttributeProto.AttributeType.INT,
+  i,
+})
+const intsAttr = (name: string, ints: readonly number[]): onnxProto.onnx.IAttributeProto => ({
+  name,
+  type: onnx.AttributeProto.AttributeType.INTS,
+  ints: [...ints],
+})
+const strAttr = (name: string, s: string): onnxProto.onnx.IAttributeProto => ({
+  name,
+  type: onnx.AttributeProto.AttributeType.STRING,
+  s: new TextEncoder().encode(s),
+})
+
+/** The ONNX graph under construction: its nodes, initializers and inputs, and where each feed and weight goes. */
+const makeBuilder = (mode: WeightMode) => {
   const nodes: INode[] = []
   const inits: ITensor[] = []
   const inputs: IValueInfo[] = []
@@ -99,21 +109,7 @@ export const compileToOnnx = (
     nodes.push({ opType, input: ins, output: [out], attribute: attrs, name: fresh(`${opType}_`) })
     return out
   }
-  const intAttr = (name: string, i: number): onnxProto.onnx.IAttributeProto => ({
-    name,
-    type: onnx.AttributeProto.AttributeType.INT,
-    i,
-  })
-  const intsAttr = (name: string, ints: readonly number[]): onnxProto.onnx.IAttributeProto => ({
-    name,
-    type: onnx.AttributeProto.AttributeType.INTS,
-    ints: [...ints],
-  })
-  const strAttr = (name: string, s: string): onnxProto.onnx.IAttributeProto => ({
-    name,
-    type: onnx.AttributeProto.AttributeType.STRING,
-    s: new TextEncoder().encode(s),
-  })
+  /** A bound weight (once per name and orientation): a graph input, or an external-data initializer. */
   const boundInput = (name: string, transposed: boolean, shape: readonly number[]) => {
     const key = `${transposed ? "T:" : ""}${name}`
     const existing = seenInputs.get(key)
@@ -141,37 +137,107 @@ export const compileToOnnx = (
     weights.set(onnxName, { name, transposed, path })
     return onnxName
   }
+  return { nodes, inits, inputs, feeds, weights, seenInputs, fresh, constI64, emit, boundInput }
+}
+type Builder = ReturnType<typeof makeBuilder>
 
+/** An input: a bound weight, or a graph input fed on every run (one per name). */
+const lowerInput = (b: Builder, n: Node, name: string, bound: ReadonlySet<string>) => {
+  if (bound.has(name)) return b.boundInput(name, false, n.shape)
+  const prev = b.seenInputs.get(name)
+  if (prev) return prev
+  const out = b.fresh("in")
+  b.seenInputs.set(name, out)
+  b.inputs.push(valueInfo(out, onnxType(n.dtype), n.shape))
+  b.feeds.set(out, name)
+  return out
+}
+
+const lowerFill = (b: Builder, shape: readonly number[], value: number) => {
+  const s = b.fresh("k")
+  b.inits.push({ name: s, dataType: FLOAT, dims: [], floatData: [value] })
+  return shape.length === 0 ? s : b.emit("Expand", [s, b.constI64(shape)])
+}
+
+/** `transpose(weight)` of a 2-D bound weight is hoisted: the weight is fed pre-transposed. */
+const lowerTranspose = (b: Builder, n: Node, x: string[], perm: readonly number[], bound: ReadonlySet<string>) => {
+  const src = n.inputs[0]
+  if (src.op.kind === "input" && bound.has(src.op.name) && perm.length === 2 && perm[0] === 1)
+    return b.boundInput(src.op.name, true, n.shape)
+  return b.emit("Transpose", x, [intsAttr("perm", perm)])
+}
+
+const lowerScatterAdd = (b: Builder, n: Node, x: string[]) => {
+  const ids = n.inputs[0]
+  const zeros = b.fresh("k")
+  b.inits.push({ name: zeros, dataType: FLOAT, dims: [], floatData: [0] })
+  const data = b.emit("Expand", [zeros, b.constI64(n.shape)])
+  const idx = b.emit("Reshape", [b.emit("Cast", [x[0]], [intAttr("to", INT64)]), b.constI64([...ids.shape, 1])])
+  return b.emit("ScatterND", [data, idx, x[1]], [strAttr("reduction", "add")])
+}
+
+const lowerOneHot = (b: Builder, x: string[], depth: number) => {
+  const range = b.fresh("k")
+  b.inits.push({ name: range, dataType: INT32, dims: [depth], int32Data: Array.from({ length: depth }, (_, i) => i) })
+  const col = b.emit("Unsqueeze", [x[0], b.constI64([-1])])
+  return b.emit("Cast", [b.emit("Equal", [col, range])], [intAttr("to", FLOAT)])
+}
+
+/** A sum or max over `axes` (none: the identity). */
+const lowerReduce = (b: Builder, x: string[], kind: "sum" | "max", axes: readonly number[], keepDims: boolean) => {
+  if (axes.length === 0) return b.emit("Identity", x)
+  return b.emit(kind === "sum" ? "ReduceSum" : "ReduceMax", [x[0], b.constI64(axes)], [intAttr("keepdims", keepDims ? 1 : 0)])
+}
+
+/** The graph's outputs (an Identity each) and the serialized model. */
+const assemble = (b: Builder, graph: IR.Graph, names: ReadonlyMap<Node, string>): CompiledModel => {
+  const outputs: CompiledModel["outputs"][number][] = []
+  const outputInfos: IValueInfo[] = []
+  for (const [name, node] of Object.entries(graph.outputs)) {
+    const o = b.emit("Identity", [names.get(node) as string], [], b.fresh("out"))
+    outputs.push({ onnx: o, name, dtype: node.dtype, shape: node.shape })
+    outputInfos.push(valueInfo(o, onnxType(node.dtype), node.shape))
+  }
+  const model: onnxProto.onnx.IModelProto = {
+    irVersion: 8,
+    producerName: "spot-ts",
+    opsetImport: [{ domain: "", version: OPSET }],
+    graph: { name: "spot", node: b.nodes, initializer: b.inits, input: b.inputs, output: outputInfos },
+  }
+  return {
+    bytes: onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish(),
+    feeds: b.feeds,
+    weights: b.weights,
+    outputs,
+    nodeCount: b.nodes.length,
+  }
+}
+
+/** Lowers a checked graph. Fails (naming the op) only for constructs ONNX cannot express. */
+export const compileToOnnx = (
+  graph: IR.Graph,
+  topo: readonly Node[],
+  bound: ReadonlySet<string>,
+  mode: WeightMode = "external",
+): Result.Result<CompiledModel, { op: string; message: string }> => {
+  const b = makeBuilder(mode)
+  const { emit, constI64, fresh, inits } = b
+  const names = new Map<Node, string>()
   for (const n of topo) {
     const x = n.inputs.map((i) => names.get(i) as string)
     const op = n.op
     let out: string
     switch (op.kind) {
-      case "input": {
-        if (bound.has(op.name)) {
-          out = boundInput(op.name, false, n.shape)
-        } else {
-          const prev = seenInputs.get(op.name)
-          if (prev) out = prev
-          else {
-            out = fresh("in")
-            seenInputs.set(op.name, out)
-            inputs.push(valueInfo(out, onnxType(n.dtype), n.shape))
-            feeds.set(out, op.name)
-          }
-        }
+      case "input":
+        out = lowerInput(b, n, op.name, bound)
         break
-      }
       case "constant":
         out = fresh("k")
         inits.push(hostTensor(out, op.value))
         break
-      case "fill": {
-        const s = fresh("k")
-        inits.push({ name: s, dataType: FLOAT, dims: [], floatData: [op.value] })
-        out = n.shape.length === 0 ? s : emit("Expand", [s, constI64(n.shape)])
+      case "fill":
+        out = lowerFill(b, n.shape, op.value)
         break
-      }
       case "neg":
         out = emit("Neg", x)
         break
@@ -209,10 +275,8 @@ export const compileToOnnx = (
         out = emit("Div", x)
         break
       case "gt":
-        out = emit("Cast", [emit("Greater", x)], [intAttr("to", FLOAT)])
-        break
       case "eq":
-        out = emit("Cast", [emit("Equal", x)], [intAttr("to", FLOAT)])
+        out = emit("Cast", [emit(op.kind === "gt" ? "Greater" : "Equal", x)], [intAttr("to", FLOAT)])
         break
       case "where":
         out = emit("Where", [emit("Cast", [x[0]], [intAttr("to", BOOL)]), x[1], x[2]])
@@ -221,12 +285,9 @@ export const compileToOnnx = (
         out = emit("MatMul", x)
         break
       case "sum":
-      case "max": {
-        const type = op.kind === "sum" ? "ReduceSum" : "ReduceMax"
-        if (op.axes.length === 0) out = emit("Identity", x)
-        else out = emit(type, [x[0], constI64(op.axes)], [intAttr("keepdims", op.keepDims ? 1 : 0)])
+      case "max":
+        out = lowerReduce(b, x, op.kind, op.axes, op.keepDims)
         break
-      }
       case "softmax":
         out = emit("Softmax", x, [intAttr("axis", op.axis)])
         break
@@ -236,15 +297,9 @@ export const compileToOnnx = (
       case "reshape":
         out = emit("Reshape", [x[0], constI64(op.shape)])
         break
-      case "transpose": {
-        const src = n.inputs[0]
-        if (src.op.kind === "input" && bound.has(src.op.name) && op.perm.length === 2 && op.perm[0] === 1) {
-          out = boundInput(src.op.name, true, n.shape) // hoisted: fed pre-transposed
-        } else {
-          out = emit("Transpose", x, [intsAttr("perm", op.perm)])
-        }
+      case "transpose":
+        out = lowerTranspose(b, n, x, op.perm, bound)
         break
-      }
       case "slice":
         out = emit("Slice", [x[0], constI64(op.starts), constI64(op.ends), constI64(op.starts.map((_, i) => i))])
         break
@@ -260,22 +315,12 @@ export const compileToOnnx = (
       case "gather":
         out = emit("Gather", x, [intAttr("axis", 0)])
         break
-      case "scatterAdd": {
-        const ids = n.inputs[0]
-        const zeros = fresh("k")
-        inits.push({ name: zeros, dataType: FLOAT, dims: [], floatData: [0] })
-        const data = emit("Expand", [zeros, constI64(n.shape)])
-        const idx = emit("Reshape", [emit("Cast", [x[0]], [intAttr("to", INT64)]), constI64([...ids.shape, 1])])
-        out = emit("ScatterND", [data, idx, x[1]], [strAttr("reduction", "add")])
+      case "scatterAdd":
+        out = lowerScatterAdd(b, n, x)
         break
-      }
-      case "oneHot": {
-        const range = fresh("k")
-        inits.push({ name: range, dataType: INT32, dims: [op.depth], int32Data: Array.from({ length: op.depth }, (_, i) => i) })
-        const col = emit("Unsqueeze", [x[0], constI64([-1])])
-        out = emit("Cast", [emit("Equal", [col, range])], [intAttr("to", FLOAT)])
+      case "oneHot":
+        out = lowerOneHot(b, x, op.depth)
         break
-      }
       case "cast":
         out = emit("Cast", x, [intAttr("to", onnxType(op.to))])
         break
@@ -286,24 +331,5 @@ export const compileToOnnx = (
     }
     names.set(n, out)
   }
-  const outputs: CompiledModel["outputs"][number][] = []
-  const outputInfos: IValueInfo[] = []
-  for (const [name, node] of Object.entries(graph.outputs)) {
-    const o = emit("Identity", [names.get(node) as string], [], fresh("out"))
-    outputs.push({ onnx: o, name, dtype: node.dtype, shape: node.shape })
-    outputInfos.push(valueInfo(o, onnxType(node.dtype), node.shape))
-  }
-  const model: onnxProto.onnx.IModelProto = {
-    irVersion: 8,
-    producerName: "spot-ts",
-    opsetImport: [{ domain: "", version: OPSET }],
-    graph: { name: "spot", node: nodes, initializer: inits, input: inputs, output: outputInfos },
-  }
-  return Result.succeed({
-    bytes: onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish(),
-    feeds,
-    weights,
-    outputs,
-    nodeCount: nodes.length,
-  })
+  return Result.succeed(assemble(b, graph, names))
 }

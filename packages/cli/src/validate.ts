@@ -19,6 +19,21 @@ export const checkInts = (checks: ReadonlyArray<readonly [string, number, number
     }
   })
 
+/** The integer flags of a tuning run that `train`, `tune-model` and `transfer` share, with their bounds (for `checkInts`). */
+export const tuningIntChecks = (f: {
+  steps: number
+  batch: number
+  evalEvery: number
+  maxSource: number
+  maxTarget: number
+}): ReadonlyArray<readonly [string, number, number, number]> => [
+  ["--steps", f.steps, 1, 100_000_000],
+  ["--batch", f.batch, 1, 65_536],
+  ["--eval-every", f.evalEvery, 1, 100_000_000],
+  ["--max-source", f.maxSource, 1, 65_536],
+  ["--max-target", f.maxTarget, 1, 8_192],
+]
+
 /** Number flags: `[flag, value, min, minExclusive]` (max: finite). */
 export const checkNumbers = (checks: ReadonlyArray<readonly [string, number, number, boolean]>) =>
   Effect.gen(function* () {

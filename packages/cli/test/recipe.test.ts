@@ -21,6 +21,27 @@ const prompt = (file: string) => {
   return { data: st.tensors.get("prompt")?.data as Float32Array, metadata: st.metadata }
 }
 const last = (stdout: string) => JSON.parse(stdout.trim().split("\n").pop() as string)
+/** `spot train` on movie-sentiment: 4 steps, prompt length 20, the early checkpoint at `embeddingStep`. */
+const trainMovie = (ckpt: string, out: string, embeddingStep: number, extra: string[] = []) =>
+  spot([
+    "train",
+    ...common,
+    ...data("movie-sentiment"),
+    "--steps",
+    "4",
+    "--embedding-step",
+    String(embeddingStep),
+    "--eval-every",
+    "4",
+    "--prompt-length",
+    "20",
+    ...extra,
+    "--checkpoint-dir",
+    ckpt,
+    "--out",
+    out,
+    "--json",
+  ])
 
 beforeAll(() => {
   dir = tempDir()
@@ -30,24 +51,7 @@ beforeAll(() => {
 describe("the task-embedding recipe", () => {
   it("spot transfer's target embedding equals the library's for the same task, seed and recipe, bit for bit", async () => {
     const ckpt = join(dir, "ckpt")
-    const trained = await spot([
-      "train",
-      ...common,
-      ...data("movie-sentiment"),
-      "--steps",
-      "4",
-      "--embedding-step",
-      "3",
-      "--eval-every",
-      "4",
-      "--prompt-length",
-      "20",
-      "--checkpoint-dir",
-      ckpt,
-      "--out",
-      join(dir, "movie.safetensors"),
-      "--json",
-    ])
+    const trained = await trainMovie(ckpt, join(dir, "movie.safetensors"), 3)
     expect(trained.stderr).toBe("")
     expect(trained.code).toBe(0)
     const early = prompt(join(ckpt, "early.safetensors"))
@@ -116,28 +120,7 @@ describe("the task-embedding recipe", () => {
 describe("spot train --schedule", () => {
   it("follows the schedule (cosine, 2 warmup steps) and records no recipe for such an early checkpoint", async () => {
     const ckpt = join(dir, "ckpt-cosine")
-    const r = await spot([
-      "train",
-      ...common,
-      ...data("movie-sentiment"),
-      "--steps",
-      "4",
-      "--embedding-step",
-      "2",
-      "--eval-every",
-      "4",
-      "--prompt-length",
-      "20",
-      "--schedule",
-      "cosine",
-      "--warmup",
-      "2",
-      "--checkpoint-dir",
-      ckpt,
-      "--out",
-      join(dir, "cosine.safetensors"),
-      "--json",
-    ])
+    const r = await trainMovie(ckpt, join(dir, "cosine.safetensors"), 2, ["--schedule", "cosine", "--warmup", "2"])
     expect(r.code).toBe(0)
     const lrs = r.stdout
       .trim()

@@ -3,34 +3,16 @@
  * weights sit beyond the 2 GiB offset, the same as the first shard of a sharded checkpoint, and a BF16 checkpoint made from an f32 fixture that reproduces
  * the fixture's loss within bf16 rounding.
  */
-import {
-  closeSync,
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from "node:fs"
-import { tmpdir } from "node:os"
+import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { type HostTensor, Parity, ReferenceBackend, Safetensors, T5Checkpoint, T5Runner } from "@spot/core"
 import { Effect, Layer, Result } from "effect"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { fixtureDir } from "./fixtures.ts"
+import { tempDirs } from "./node-util.ts"
 
-const dirs: string[] = []
-const temp = () => {
-  const d = mkdtempSync(join(tmpdir(), "spot-ranges-"))
-  dirs.push(d)
-  return d
-}
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
+const temp = tempDirs("spot-ranges-")
 
 const layer = Layer.mergeAll(NodeServices.layer, ReferenceBackend.layer)
 const run = <A, E>(eff: Effect.Effect<A, E, never>) => Effect.runPromise(eff)

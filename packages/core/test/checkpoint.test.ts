@@ -1,11 +1,10 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs"
 import { NodeServices } from "@effect/platform-node"
 import { type HostTensor, ReferenceBackend, Safetensors, T5Checkpoint, Tensor } from "@spot/core"
 import { Effect, Layer, Result, Scope } from "effect"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { fixtureDir } from "./fixtures.ts"
+import { tempDirs } from "./node-util.ts"
 import { fileScope } from "./util.ts"
 
 const layer = Layer.mergeAll(NodeServices.layer, ReferenceBackend.layer)
@@ -13,15 +12,7 @@ const scope = fileScope()
 const runP = <A, E>(e: Effect.Effect<A, E, NodeServices.NodeServices | import("@spot/core").Backend | Scope.Scope>) =>
   Effect.runPromise(e.pipe(Scope.provide(scope), Effect.provide(layer)))
 
-const tmp: string[] = []
-const tempDir = () => {
-  const d = mkdtempSync(join(tmpdir(), "spot-t5-"))
-  tmp.push(d)
-  return d
-}
-afterAll(() => {
-  for (const d of tmp) rmSync(d, { recursive: true, force: true })
-})
+const tempDir = tempDirs("spot-t5-")
 
 describe("checkpoint loading", () => {
   const src = fixtureDir("t5v1_1-untied-tiny")

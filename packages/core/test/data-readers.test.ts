@@ -3,24 +3,16 @@
  * csv-parse, also across batch boundaries), JSONL read as a stream, Parquet written by a maintained
  * writer (hyparquet-writer), column mapping and templates, and huge records cut before they are kept.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { Data, DataReaders } from "@spot/core"
 import { Effect, FileSystem, Result, Stream } from "effect"
 import { parquetWriteBuffer } from "hyparquet-writer"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
+import { tempDirs } from "./node-util.ts"
 
-const dirs: string[] = []
-const temp = () => {
-  const d = mkdtempSync(join(tmpdir(), "spot-data-"))
-  dirs.push(d)
-  return d
-}
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
+const temp = tempDirs("spot-data-")
 
 const run = <A, E>(eff: Effect.Effect<A, E, FileSystem.FileSystem>) =>
   Effect.runPromise(Effect.result(eff).pipe(Effect.provide(NodeServices.layer)))

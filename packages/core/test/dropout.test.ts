@@ -1,8 +1,7 @@
 import { type HostTensor, ReferenceBackend, T5Graph, T5Presets, T5Runner } from "@spot/core"
 import { Effect, Scope } from "effect"
 import { describe, expect, it } from "vitest"
-import type { T5Config as Config } from "../src/t5/config.ts"
-import { batchFor } from "./t5-util.ts"
+import { batchFor, tinyConfig } from "./t5-util.ts"
 import { fileScope, randomTensor } from "./util.ts"
 
 const scope = fileScope()
@@ -10,19 +9,7 @@ const runS = <A, E>(e: Effect.Effect<A, E, import("@spot/core").Backend | Scope.
   Effect.runSync(e.pipe(Scope.provide(scope), Effect.provide(ReferenceBackend.layer)))
 
 describe("training-mode dropout", () => {
-  const c: Config = {
-    ...T5Presets.PRESETS["t5-v1_1-small"],
-    vocabSize: 13,
-    dModel: 8,
-    dKv: 4,
-    dFf: 6,
-    numLayers: 2,
-    numDecoderLayers: 1,
-    numHeads: 2,
-    numBuckets: 4,
-    maxDistance: 8,
-    dropoutRate: 0.1,
-  }
+  const c = tinyConfig({ dFf: 6, numLayers: 2, dropoutRate: 0.1 })
   const model = T5Presets.randomT5(c, 5)
   const batch = batchFor(c, 2, 4, 3, 9)
   const prompt = randomTensor([3, 8], 2)

@@ -18,25 +18,13 @@ import {
 } from "@spot/core"
 import { Effect, Result } from "effect"
 import { describe, expect, it } from "vitest"
-import type { T5Config as Config } from "../src/t5/config.ts"
+import { tinyConfig } from "./t5-util.ts"
 import { randomTensor } from "./util.ts"
 
 const run = <A, E>(e: Effect.Effect<A, E, import("@spot/core").Backend>) =>
   Effect.runSync(e.pipe(Effect.provide(ReferenceBackend.layer)))
 
-const config: Config = {
-  ...T5Presets.PRESETS["t5-v1_1-small"],
-  vocabSize: 259,
-  dModel: 8,
-  dKv: 4,
-  dFf: 8,
-  numLayers: 1,
-  numDecoderLayers: 1,
-  numHeads: 2,
-  numBuckets: 4,
-  maxDistance: 8,
-  dropoutRate: 0,
-}
+const config = tinyConfig({ vocabSize: 259 })
 const model = T5Presets.randomT5(config, 5)
 const runner = run(T5Runner.makeRunner(model).pipe(Effect.scoped))
 const tok = Tokenizers.byteTokenizer

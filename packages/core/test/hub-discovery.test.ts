@@ -3,24 +3,16 @@
  * files as symlinks into blobs/), split files of a dataset snapshot, and tokenizer discovery with its
  * typed mismatch errors.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { Hub, TokenizerDiscovery, Tokenizers } from "@spot/core"
 import { ConfigProvider, Effect, Option, Result } from "effect"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { SHARED } from "./fixtures.ts"
+import { tempDirs } from "./node-util.ts"
 
-const dirs: string[] = []
-const temp = () => {
-  const d = mkdtempSync(join(tmpdir(), "spot-hub-"))
-  dirs.push(d)
-  return d
-}
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
+const temp = tempDirs("spot-hub-")
 const run = <A, E>(eff: Effect.Effect<A, E, never>) => Effect.runPromise(Effect.result(eff))
 const SHA = "0123456789abcdef0123456789abcdef01234567"
 

@@ -1,26 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { NodeServices } from "@effect/platform-node"
 import { type HostTensor, Interchange, ReferenceBackend, Safetensors, T5Checkpoint, T5Runner } from "@spot/core"
 import { Effect, Result } from "effect"
 import fc from "fast-check"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { FIXTURES, fixtureDir } from "./fixtures.ts"
+import { runNode as run, runNodeResult as runR, tempDirs } from "./node-util.ts"
 import { randomTensor } from "./util.ts"
 
-const dirs: string[] = []
-const temp = () => {
-  const d = mkdtempSync(join(tmpdir(), "spot-lib-"))
-  dirs.push(d)
-  return d
-}
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
-const run = <A, E>(e: Effect.Effect<A, E, NodeServices.NodeServices>) =>
-  Effect.runPromise(e.pipe(Effect.provide(NodeServices.layer)))
-const runR = <A, E>(e: Effect.Effect<A, E, NodeServices.NodeServices>) => run(Effect.result(e))
+const temp = tempDirs("spot-lib-")
 
 describe("interchange", () => {
   it(".npy round trip and hostile headers", () => {

@@ -1,21 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { makeDirectoryLibrary } from "@spot/core"
 import { Effect } from "effect"
-import { afterAll } from "vitest"
 import { libraryLaws } from "./library-laws.ts"
+import { tempDirs } from "./node-util.ts"
 
-const dirs: string[] = []
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
+const temp = tempDirs("spot-laws-")
 
-libraryLaws("directory", () =>
-  Effect.suspend(() => {
-    const d = mkdtempSync(join(tmpdir(), "spot-laws-"))
-    dirs.push(d)
-    return makeDirectoryLibrary(d).pipe(Effect.provide(NodeServices.layer))
-  }),
-)
+libraryLaws("directory", () => Effect.suspend(() => makeDirectoryLibrary(temp()).pipe(Effect.provide(NodeServices.layer))))

@@ -10,21 +10,9 @@ import type { HostTensor } from "@spot/core"
 import { Backend, T5Presets, T5Runner, Tensor } from "@spot/core"
 import { Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
-import type { T5Config } from "../src/t5/config.ts"
+import { tinyConfig } from "./t5-util.ts"
 
-const config: T5Config = {
-  ...T5Presets.PRESETS["t5-v1_1-small"],
-  vocabSize: 13,
-  dModel: 8,
-  dKv: 4,
-  dFf: 6,
-  numLayers: 1,
-  numDecoderLayers: 1,
-  numHeads: 2,
-  numBuckets: 4,
-  maxDistance: 8,
-  dropoutRate: 0,
-}
+const config = tinyConfig({ dFf: 6 })
 const model = T5Presets.randomT5(config, 1)
 const prompt = Tensor.f32(
   [2, 8],

@@ -1,41 +1,13 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { NodeServices } from "@effect/platform-node"
-import { type HostTensor, makeDirectoryLibrary, type PromptLibrary, ReferenceBackend, Search } from "@spot/core"
+import { type HostTensor, makeDirectoryLibrary, ReferenceBackend, Search } from "@spot/core"
 import { Effect, Result } from "effect"
 import fc from "fast-check"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
+import { randomEntry as entry, runNode as run, runNodeResult as runR, tempDirs } from "./node-util.ts"
 import { randomTensor } from "./util.ts"
 
-const dirs: string[] = []
-const temp = () => {
-  const d = mkdtempSync(join(tmpdir(), "spot-lib-"))
-  dirs.push(d)
-  return d
-}
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
-const run = <A, E>(e: Effect.Effect<A, E, NodeServices.NodeServices>) =>
-  Effect.runPromise(e.pipe(Effect.provide(NodeServices.layer)))
-const runR = <A, E>(e: Effect.Effect<A, E, NodeServices.NodeServices>) => run(Effect.result(e))
-
-const entry = (name: string, seeds: number[], L = 3, d = 4, fp = "fp1"): PromptLibrary.LibraryEntry => ({
-  name,
-  task: `${name}-task`,
-  description: "d",
-  model: { fingerprint: fp, dModel: d },
-  promptLength: L,
-  created: "2026-01-01T00:00:00.000Z",
-  seeds: seeds.map((s) => ({
-    seed: s,
-    source: randomTensor([L, d], s + 10),
-    embedding: randomTensor([L, d], s + 20 + name.charCodeAt(0) * 101),
-    metrics: { accuracy: 0.5 + s / 100 },
-    provenance: { step: String(s) },
-  })),
-})
+const temp = tempDirs("spot-lib-")
 
 describe("retrieval index", () => {
   it("is kept in step with the library and a query equals the naive ranking", async () => {

@@ -2,8 +2,7 @@ import { type HostTensor, ReferenceBackend, T5Decode, T5Presets, T5Runner, Tenso
 import { Effect, Scope } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import type { T5Config as Config } from "../src/t5/config.ts"
-import { batchFor, smallConfig } from "./t5-util.ts"
+import { batchFor, decodeCase, smallConfig, tinyConfig } from "./t5-util.ts"
 import { fileScope, finiteDiff, maxRelErr, randomTensor } from "./util.ts"
 
 const scope = fileScope()
@@ -88,10 +87,7 @@ describe("T5 on other shapes of the family", () => {
 
   it("greedy generation agrees with teacher-forced argmax, and rank scores with per-example NLL", () => {
     fc.assert(
-      fc.property(smallConfig, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 1000 }), (c, B, seed) => {
-        const model = T5Presets.randomT5(c, seed)
-        const b = batchFor(c, B, 3, 2, seed)
-        const prompt = randomTensor([2, c.dModel], seed)
+      fc.property(decodeCase, ({ c, B, model, b, prompt }) => {
         const runner = runS(T5Runner.makeRunner(model))
         const gen = runS(
           T5Decode.generateGreedy(runner, { prompt, inputIds: b.inputIds, attentionMask: b.attentionMask, maxNewTokens: 4 }),
@@ -131,19 +127,7 @@ describe("T5 on other shapes of the family", () => {
   })
 
   it("model tuning: weight gradients match finite differences", () => {
-    const c: Config = {
-      ...T5Presets.PRESETS["t5-v1_1-small"],
-      vocabSize: 11,
-      dModel: 4,
-      dKv: 2,
-      dFf: 3,
-      numLayers: 1,
-      numDecoderLayers: 1,
-      numHeads: 2,
-      numBuckets: 4,
-      maxDistance: 8,
-      dropoutRate: 0,
-    }
+    const c = tinyConfig({ vocabSize: 11, dModel: 4, dKv: 2, dFf: 3 })
     const model = T5Presets.randomT5(c, 3)
     const batch = batchFor(c, 2, 3, 2, 5)
     const prompt = randomTensor([1, 4], 1)

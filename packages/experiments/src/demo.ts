@@ -13,6 +13,7 @@ import {
   Library,
   type LibraryEntry,
   Metrics,
+  type PromptLibrary,
   Recipe,
   Retrieval,
   reportProgress,
@@ -122,37 +123,46 @@ export interface DemoReport {
 
 const scores = (xs: number[]): Scores => ({ ...Metrics.meanStd(xs), seeds: xs })
 
-export const runDemo = (env: Tuning.Env, o: DemoOptions = DEFAULT_DEMO) =>
-  Effect.gen(function* () {
-    const t0 = performance.now()
-    const lib = yield* Library
-    const task = (name: string) => {
-      const t = taskNamed(name)
-      return t ? Effect.succeed(t) : Effect.die(new Error(`unknown demo task ${name}`))
-    }
-    const split = (name: string) =>
-      Effect.map(task(name), (t) => ({ train: generate(t, "train", o.train), valid: generate(t, "valid", o.valid) }))
-    const key = T5Checkpoint.modelKey(env.model)
-    const srcOpts: Tuning.TuneOptions = { ...o.tune, steps: o.sourceSteps }
-    const tgtOpts: Tuning.TuneOptions = { ...o.tune, steps: o.targetSteps, evalEvery: o.targetEvalEvery }
-    const embedding = (data: { train: Dataset; valid: Dataset }, seed: number) =>
-      Transfer.embed(env, o.recipe, [data.train], data.valid, seed, srcOpts)
-    const init = (seed: number) => Tuning.sharedInit(env, o.tune.promptLength, seed, o.tune.vocabInit)
+type Split = { train: Dataset; valid: Dataset }
 
-    // 1. source prompts and task embeddings into the library
-    const sourceData = new Map<string, { train: Dataset; valid: Dataset }>()
+/** What the demo's stages share: the model, the options, and how a task's splits, inits and embeddings are made. */
+const demoContext = (env: Tuning.Env, o: DemoOptions) => {
+  const task = (name: string) => {
+    const t = taskNamed(name)
+    return t ? Effect.succeed(t) : Effect.die(new Error(`unknown demo task ${name}`))
+  }
+  const srcOpts: Tuning.TuneOptions = { ...o.tune, steps: o.sourceSteps }
+  return {
+    env,
+    o,
+    key: T5Checkpoint.modelKey(env.model),
+    srcOpts,
+    tgtOpts: { ...o.tune, steps: o.targetSteps, evalEvery: o.targetEvalEvery } satisfies Tuning.TuneOptions,
+    split: (name: string) =>
+      Effect.map(task(name), (t): Split => ({ train: generate(t, "train", o.train), valid: generate(t, "valid", o.valid) })),
+    embedding: (data: Split, seed: number) => Transfer.embed(env, o.recipe, [data.train], data.valid, seed, srcOpts),
+    init: (seed: number) => Tuning.sharedInit(env, o.tune.promptLength, seed, o.tune.vocabInit),
+  }
+}
+type DemoContext = ReturnType<typeof demoContext>
+
+/** 1. Source prompts and task embeddings into the library; the sources' splits. */
+const addSources = (c: DemoContext, lib: PromptLibrary.LibraryStore) =>
+  Effect.gen(function* () {
+    const { env, o } = c
+    const sourceData = new Map<string, Split>()
     for (const name of o.sources) {
-      const data = yield* split(name)
+      const data = yield* c.split(name)
       sourceData.set(name, data)
       for (const seed of o.seeds) {
         yield* reportProgress({ kind: "info", message: `source ${name}, seed ${seed}` })
-        const r = yield* Tuning.tunePrompt(env, [data.train], data.valid, init(seed), seed, srcOpts)
-        const emb = yield* embedding(data, seed)
+        const r = yield* Tuning.tunePrompt(env, [data.train], data.valid, c.init(seed), seed, c.srcOpts)
+        const emb = yield* c.embedding(data, seed)
         const entry: LibraryEntry = {
           name,
           task: name,
           description: `generated task ${name}`,
-          model: key,
+          model: c.key,
           promptLength: o.tune.promptLength,
           created: new Date().toISOString(),
           seeds: [
@@ -173,12 +183,13 @@ export const runDemo = (env: Tuning.Env, o: DemoOptions = DEFAULT_DEMO) =>
         yield* lib.put(entry)
       }
     }
-    const entries = new Map<string, LibraryEntry>()
-    for (const name of o.sources) entries.set(name, yield* lib.get(name))
-    const candidates = Transfer.candidatesOf([...entries.values()], Similarity.perTokenAverageCosine)
-    const sourceTrain = new Map([...sourceData].map(([k, v]) => [k, v.train]))
+    return sourceData
+  })
 
-    // 2. generic SPoT: one prompt per seed on the mixture of the source tasks
+/** 2. Generic SPoT: one prompt per seed on the mixture of the source tasks. */
+const genericPrompts = (c: DemoContext, sourceData: ReadonlyMap<string, Split>) =>
+  Effect.gen(function* () {
+    const { env, o } = c
     const generic = new Map<number, HostTensor<"f32">>()
     // validated on every mixed task (mean score), each with its own label words
     const mixed = o.mixture.flatMap((n) => {
@@ -192,61 +203,95 @@ export const runDemo = (env: Tuning.Env, o: DemoOptions = DEFAULT_DEMO) =>
         env,
         mixed.map((d) => d.train),
         mixValid,
-        init(seed),
+        c.init(seed),
         seed,
-        { ...srcOpts, steps: o.sourceSteps * mixed.length },
+        { ...c.srcOpts, steps: o.sourceSteps * mixed.length },
       )
       generic.set(seed, r.best)
     }
+    return generic
+  })
 
-    // 3. targets
-    const targets: DemoTarget[] = []
-    for (const name of o.targets) {
-      const data = yield* split(name)
-      const cols = { random: [] as number[], spot: [] as number[], best: [] as number[], avg: [] as number[] }
-      const retrieved: string[][] = []
-      for (const seed of o.seeds) {
-        yield* reportProgress({ kind: "info", message: `target ${name}, seed ${seed}` })
-        const base = yield* Tuning.tunePrompt(env, [data.train], data.valid, init(seed), seed, tgtOpts)
-        cols.random.push(base.bestScore)
-        const sp = yield* Tuning.tunePrompt(env, [data.train], data.valid, generic.get(seed) as HostTensor<"f32">, seed, tgtOpts)
-        cols.spot.push(sp.bestScore)
-        const target = yield* embedding(data, seed)
-        const q = {
-          target: { summary: Similarity.perTokenAverageCosine.summary(target), model: key, promptLength: o.tune.promptLength },
-          similarity: Similarity.perTokenAverageCosine,
-        }
-        const bestPlan = yield* Effect.fromResult(Retrieval.bestOfTopK.plan(candidates, { ...q, k: 1 }))
-        const avgPlan = yield* Effect.fromResult(Retrieval.weightedAverageTopK.plan(candidates, { ...q, k: o.k }))
-        retrieved.push(avgPlan.ranking.slice(0, o.k).map((r) => `${r.candidate.task}#${r.candidate.seed}`))
-        const b = yield* Transfer.executePlan(env, bestPlan, entries, sourceTrain, data, seed, tgtOpts)
-        const a = yield* Transfer.executePlan(env, avgPlan, entries, sourceTrain, data, seed, tgtOpts)
-        cols.best.push(b.best?.score ?? Number.NaN)
-        cols.avg.push(a.best?.score ?? Number.NaN)
+/** The library's sources as retrieval sees them. */
+interface Sources {
+  readonly entries: ReadonlyMap<string, LibraryEntry>
+  readonly candidates: ReturnType<typeof Transfer.candidatesOf>
+  readonly train: ReadonlyMap<string, Dataset>
+}
+
+/** 3. One target: prompt tuning, generic SPoT and targeted SPoT (best of top-1, top-k weighted average) per seed. */
+const runTarget = (c: DemoContext, name: string, generic: ReadonlyMap<number, HostTensor<"f32">>, sources: Sources) =>
+  Effect.gen(function* () {
+    const { env, o, tgtOpts } = c
+    const data = yield* c.split(name)
+    const cols = { random: [] as number[], spot: [] as number[], best: [] as number[], avg: [] as number[] }
+    const retrieved: string[][] = []
+    for (const seed of o.seeds) {
+      yield* reportProgress({ kind: "info", message: `target ${name}, seed ${seed}` })
+      const base = yield* Tuning.tunePrompt(env, [data.train], data.valid, c.init(seed), seed, tgtOpts)
+      cols.random.push(base.bestScore)
+      const sp = yield* Tuning.tunePrompt(env, [data.train], data.valid, generic.get(seed) as HostTensor<"f32">, seed, tgtOpts)
+      cols.spot.push(sp.bestScore)
+      const target = yield* c.embedding(data, seed)
+      const q = {
+        target: { summary: Similarity.perTokenAverageCosine.summary(target), model: c.key, promptLength: o.tune.promptLength },
+        similarity: Similarity.perTokenAverageCosine,
       }
-      targets.push({
-        name,
-        random: scores(cols.random),
-        spot: scores(cols.spot),
-        best_of_top_k: scores(cols.best),
-        top_k_weighted_average: scores(cols.avg),
-        retrieved,
-      })
+      const bestPlan = yield* Effect.fromResult(Retrieval.bestOfTopK.plan(sources.candidates, { ...q, k: 1 }))
+      const avgPlan = yield* Effect.fromResult(Retrieval.weightedAverageTopK.plan(sources.candidates, { ...q, k: o.k }))
+      retrieved.push(avgPlan.ranking.slice(0, o.k).map((r) => `${r.candidate.task}#${r.candidate.seed}`))
+      const b = yield* Transfer.executePlan(env, bestPlan, sources.entries, sources.train, data, seed, tgtOpts)
+      const a = yield* Transfer.executePlan(env, avgPlan, sources.entries, sources.train, data, seed, tgtOpts)
+      cols.best.push(b.best?.score ?? Number.NaN)
+      cols.avg.push(a.best?.score ?? Number.NaN)
     }
-    const mean = (f: (t: DemoTarget) => Scores) => targets.reduce((acc, t) => acc + f(t).mean, 0) / targets.length
-    const mr = mean((t) => t.random)
-    const ms = mean((t) => t.spot)
-    const mb = mean((t) => t.best_of_top_k)
-    const ma = mean((t) => t.top_k_weighted_average)
+    return {
+      name,
+      random: scores(cols.random),
+      spot: scores(cols.spot),
+      best_of_top_k: scores(cols.best),
+      top_k_weighted_average: scores(cols.avg),
+      retrieved,
+    } satisfies DemoTarget
+  })
+
+/** The mean over targets of each method and its relative error reduction over prompt tuning. */
+const summarise = (targets: readonly DemoTarget[]) => {
+  const mean = (f: (t: DemoTarget) => Scores) => targets.reduce((acc, t) => acc + f(t).mean, 0) / targets.length
+  const mr = mean((t) => t.random)
+  const ms = mean((t) => t.spot)
+  const mb = mean((t) => t.best_of_top_k)
+  const ma = mean((t) => t.top_k_weighted_average)
+  return {
+    mean_random: mr,
+    mean_spot: ms,
+    mean_best_of_top_k: mb,
+    mean_top_k_weighted_average: ma,
+    rer_spot: Metrics.relativeErrorReduction(mr, ms),
+    rer_best_of_top_k: Metrics.relativeErrorReduction(mr, mb),
+    rer_top_k_weighted_average: Metrics.relativeErrorReduction(mr, ma),
+  }
+}
+
+export const runDemo = (env: Tuning.Env, o: DemoOptions = DEFAULT_DEMO) =>
+  Effect.gen(function* () {
+    const t0 = performance.now()
+    const lib = yield* Library
+    const c = demoContext(env, o)
+    const sourceData = yield* addSources(c, lib)
+    const entries = new Map<string, LibraryEntry>()
+    for (const name of o.sources) entries.set(name, yield* lib.get(name))
+    const sources: Sources = {
+      entries,
+      candidates: Transfer.candidatesOf([...entries.values()], Similarity.perTokenAverageCosine),
+      train: new Map([...sourceData].map(([k, v]) => [k, v.train])),
+    }
+    const generic = yield* genericPrompts(c, sourceData)
+    const targets: DemoTarget[] = []
+    for (const name of o.targets) targets.push(yield* runTarget(c, name, generic, sources))
     return {
       targets,
-      mean_random: mr,
-      mean_spot: ms,
-      mean_best_of_top_k: mb,
-      mean_top_k_weighted_average: ma,
-      rer_spot: Metrics.relativeErrorReduction(mr, ms),
-      rer_best_of_top_k: Metrics.relativeErrorReduction(mr, mb),
-      rer_top_k_weighted_average: Metrics.relativeErrorReduction(mr, ma),
+      ...summarise(targets),
       sources: o.sources,
       mixture: o.mixture,
       seeds: o.seeds,

@@ -6,7 +6,7 @@ import { dataFlags, initialPrompt, loadModelAndTokenizer, loadTrainingSplits, mo
 import { UsageError } from "../errors.ts"
 import { printJson, printRecord } from "../output.ts"
 import { progressLayer } from "../progress.ts"
-import { checkInts, checkNumbers, checkOutFile } from "../validate.ts"
+import { checkInts, checkNumbers, checkOutFile, tuningIntChecks } from "../validate.ts"
 
 export const trainFlags = {
   ...modelFlags,
@@ -75,12 +75,8 @@ export const checkTrainFlags = (f: {
 }) =>
   Effect.gen(function* () {
     yield* checkInts([
-      ["--steps", f.steps, 1, 100_000_000],
-      ["--batch", f.batch, 1, 65_536],
+      ...tuningIntChecks(f),
       ["--micro-batch", f.microBatch, 0, 65_536],
-      ["--eval-every", f.evalEvery, 1, 100_000_000],
-      ["--max-source", f.maxSource, 1, 65_536],
-      ["--max-target", f.maxTarget, 1, 8_192],
       ["--mixing-cap", f.mixingCap, 0, 1_000_000_000],
       ["--max-eval", f.maxEval, 0, 1_000_000_000],
     ])

@@ -20,7 +20,7 @@ import { UsageError } from "../errors.ts"
 import { withLibrary } from "../library-store.ts"
 import { printJson } from "../output.ts"
 import { progressLayer } from "../progress.ts"
-import { checkInts, checkNumbers, checkOutFile } from "../validate.ts"
+import { checkInts, checkNumbers, checkOutFile, tuningIntChecks } from "../validate.ts"
 
 /**
  * The library entries transfer can use: made for this model, readable (a damaged entry is skipped
@@ -144,11 +144,7 @@ export const transfer = Command.make(
       yield* checkInts([
         ["--k", f.k, 1, 10_000],
         ["--embedding-steps", f.embeddingSteps, 1, 100_000_000],
-        ["--steps", f.steps, 1, 100_000_000],
-        ["--batch", f.batch, 1, 65_536],
-        ["--eval-every", f.evalEvery, 1, 100_000_000],
-        ["--max-source", f.maxSource, 1, 65_536],
-        ["--max-target", f.maxTarget, 1, 8_192],
+        ...tuningIntChecks(f),
         ["--prompt-length", f.promptLength, 0, 100_000],
       ])
       yield* checkNumbers([["--lr", f.lr, 0, true]])

@@ -13,24 +13,12 @@ type Arr = Float32Array | Int32Array
 
 /** For each flat index of `out`, the flat index of the (broadcast) `inShape` element it reads. */
 const broadcastIndex = (out: Shape, inShape: Shape): Int32Array => {
-  const n = size(out)
-  const map = new Int32Array(n)
   const lead = out.length - inShape.length
   const inStr = strides(inShape)
-  const eff = out.map((_, i) => (i < lead || inShape[i - lead] === 1 ? 0 : inStr[i - lead]))
-  const idx = new Array<number>(out.length).fill(0)
-  let off = 0
-  for (let f = 0; f < n; f++) {
-    map[f] = off
-    for (let a = out.length - 1; a >= 0; a--) {
-      idx[a]++
-      off += eff[a]
-      if (idx[a] < out[a]) break
-      off -= eff[a] * out[a]
-      idx[a] = 0
-    }
-  }
-  return map
+  return broadcastLike(
+    out,
+    out.map((_, i) => (i < lead || inShape[i - lead] === 1 ? 0 : inStr[i - lead])),
+  )
 }
 
 /** For each flat index of `shape`, the flat index in the same tensor permuted by `perm` (output view). */

@@ -36,6 +36,32 @@ export interface LibraryEntry extends Omit<EntryMeta, "seeds"> {
   readonly seeds: readonly SeedRecord[]
 }
 
+/** The tensors of a seed's file or row: `source`, and `embedding`, `decoder_rows` where present. */
+export const seedTensors = (s: SeedRecord): Record<string, HostTensor> => ({
+  source: s.source,
+  ...(s.embedding ? { embedding: s.embedding } : {}),
+  ...(s.decoderRows ? { decoder_rows: s.decoderRows } : {}),
+})
+
+/** The retrieval-index rows of an entry: one for each seed that has a task embedding. */
+export const indexItems = (entry: LibraryEntry): Array<{ row: RetrievalIndex["rows"][number]; embedding: HostTensor<"f32"> }> =>
+  entry.seeds.flatMap((s) =>
+    s.embedding
+      ? [
+          {
+            row: {
+              entry: entry.name,
+              task: entry.task,
+              seed: s.seed,
+              fingerprint: entry.model.fingerprint,
+              promptLength: entry.promptLength,
+            },
+            embedding: s.embedding,
+          },
+        ]
+      : [],
+  )
+
 export interface Listing {
   readonly entries: readonly EntryMeta[]
   /** Entries that could not be read (damaged manifest, checksum mismatch, …), with the reason. */
