@@ -110,20 +110,39 @@ interface IndexDbRow {
 const f32Bytes = (v: Float32Array) => new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength))
 const bytesF32 = (b: Uint8Array) => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))
 
-/** A `LibraryStore` over a `SqlClient` already connected to the database. */
-export const makeSqlLibrary = (library: string, location: string, o: PostgresOptions = {}) =>
+/** Where a store's queries go and how its errors name it. */
+interface Ctx {
+  readonly library: string
+  readonly location: string
+}
+
+const errOf = (c: Ctx) => (entry: string, message: string) => new LibraryError({ library: c.location, entry, message })
+const dbErrOf = (c: Ctx) => (entry: string) => (e: SqlError.SqlError) =>
+  errOf(c)(entry, `PostgreSQL: ${e.message}${causeText(e)}`)
+
+const metaOf = (r: EntryRow, seeds: readonly number[]): EntryMeta => ({
+  name: r.name,
+  task: r.task,
+  description: r.description,
+  model: { fingerprint: r.fingerprint, dModel: r.d_model },
+  promptLength: r.prompt_length,
+  seeds,
+  created: r.created,
+})
+
+/** Creates the tables and the library when asked, then checks that the library exists in our format. */
+const openLibrary = (c: Ctx, create: boolean) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const err = (entry: string, message: string) => new LibraryError({ library: location, entry, message })
-    const dbErr = (entry: string) => (e: SqlError.SqlError) => err(entry, `PostgreSQL: ${e.message}${causeText(e)}`)
-
-    if (o.create) {
+    const err = errOf(c)
+    const dbErr = dbErrOf(c)
+    if (create) {
       yield* Effect.forEach(SCHEMA, (s) => sql.unsafe(s), { discard: true }).pipe(Effect.mapError(dbErr("(library)")))
-      yield* sql`INSERT INTO spot_library (library, format) VALUES (${library}, ${FORMAT}) ON CONFLICT DO NOTHING`.pipe(
+      yield* sql`INSERT INTO spot_library (library, format) VALUES (${c.library}, ${FORMAT}) ON CONFLICT DO NOTHING`.pipe(
         Effect.mapError(dbErr("(library)")),
       )
     }
-    const exists = yield* sql<{ format: string }>`SELECT format FROM spot_library WHERE library = ${library}`.pipe(
+    const exists = yield* sql<{ format: string }>`SELECT format FROM spot_library WHERE library = ${c.library}`.pipe(
       Effect.catchTag("SqlError", (e) =>
         /spot_library.*does not exist/.test(causeText(e) + e.message) ? Effect.succeed([]) : Effect.fail(e),
       ),
@@ -131,168 +150,165 @@ export const makeSqlLibrary = (library: string, location: string, o: PostgresOpt
     )
     if (exists.length === 0) return yield* err("(library)", "no such library (create it with `spot library init`)")
     if (exists[0].format !== FORMAT) return yield* err("(library)", `library has format ${exists[0].format}, expected ${FORMAT}`)
+  })
 
-    const metaOf = (r: EntryRow, seeds: readonly number[]): EntryMeta => ({
-      name: r.name,
-      task: r.task,
-      description: r.description,
-      model: { fingerprint: r.fingerprint, dModel: r.d_model },
-      promptLength: r.prompt_length,
-      seeds,
-      created: r.created,
+const listEntries = (c: Ctx) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const dbErr = dbErrOf(c)
+    const entries = yield* sql<EntryRow>`SELECT name, task, description, fingerprint, d_model, prompt_length, created
+      FROM spot_entry WHERE library = ${c.library} ORDER BY name`.pipe(Effect.mapError(dbErr("(list)")))
+    const seeds = yield* sql<{ entry: string; seed: number }>`SELECT entry, seed FROM spot_seed
+      WHERE library = ${c.library} ORDER BY entry, seed`.pipe(Effect.mapError(dbErr("(list)")))
+    const by = new Map<string, number[]>()
+    for (const s of seeds) by.set(s.entry, [...(by.get(s.entry) ?? []), s.seed])
+    return { entries: entries.map((r) => metaOf(r, by.get(r.name) ?? [])), damaged: [] }
+  })
+
+const decodeSeed = (c: Ctx, name: string, r: SeedRow) =>
+  Effect.gen(function* () {
+    const err = errOf(c)
+    const sum = yield* sha256(r.tensors)
+    if (sum !== r.checksum) return yield* err(name, `seed ${r.seed}: checksum mismatch (stored ${r.checksum}, read ${sum})`)
+    const st = Safetensors.decodeSafetensors(r.tensors, `${name}/seed-${r.seed}`)
+    if (Result.isFailure(st)) return yield* err(name, `seed ${r.seed}: ${st.failure.message}`)
+    const t = (k: string) => st.success.tensors.get(k) as HostTensor<"f32"> | undefined
+    const source = t("source")
+    if (!source) return yield* err(name, `seed ${r.seed}: no source prompt`)
+    const embedding = t("embedding")
+    const decoderRows = t("decoder_rows")
+    return {
+      seed: r.seed,
+      source,
+      ...(embedding ? { embedding } : {}),
+      ...(decoderRows ? { decoderRows } : {}),
+      metrics: r.metrics,
+      provenance: r.provenance,
+    }
+  })
+
+const getEntry = (c: Ctx, name: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const dbErr = dbErrOf(c)
+    yield* Effect.fromResult(PromptLibrary.validateName(c.location, name))
+    const rows = yield* sql<EntryRow>`SELECT name, task, description, fingerprint, d_model, prompt_length, created
+      FROM spot_entry WHERE library = ${c.library} AND name = ${name}`.pipe(Effect.mapError(dbErr(name)))
+    if (rows.length === 0) return yield* errOf(c)(name, "no such entry")
+    const seedRows = yield* sql<SeedRow>`SELECT entry, seed, tensors, checksum, metrics, provenance FROM spot_seed
+      WHERE library = ${c.library} AND entry = ${name} ORDER BY seed`.pipe(Effect.mapError(dbErr(name)))
+    const seeds = yield* Effect.forEach(seedRows, (r) => decodeSeed(c, name, r))
+    const { seeds: _, ...meta } = metaOf(rows[0], [])
+    return { ...meta, seeds } satisfies LibraryEntry
+  })
+
+/** The entry, its seeds and its index rows in one transaction (the entry row locked while it runs). */
+const putEntry = (c: Ctx, entry: LibraryEntry) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const { library } = c
+    yield* Effect.fromResult(PromptLibrary.validateName(c.location, entry.name))
+    yield* Effect.fromResult(PromptLibrary.validateEntry(c.location, entry))
+    const encoded = yield* Effect.forEach(entry.seeds, (s) => {
+      const bytes = Safetensors.encodeSafetensors(PromptLibrary.seedTensors(s))
+      return Effect.map(sha256(bytes), (checksum) => ({ s, bytes, checksum }))
     })
-
-    const list = Effect.gen(function* () {
-      const entries = yield* sql<EntryRow>`SELECT name, task, description, fingerprint, d_model, prompt_length, created
-        FROM spot_entry WHERE library = ${library} ORDER BY name`.pipe(Effect.mapError(dbErr("(list)")))
-      const seeds = yield* sql<{ entry: string; seed: number }>`SELECT entry, seed FROM spot_seed
-        WHERE library = ${library} ORDER BY entry, seed`.pipe(Effect.mapError(dbErr("(list)")))
-      const by = new Map<string, number[]>()
-      for (const s of seeds) by.set(s.entry, [...(by.get(s.entry) ?? []), s.seed])
-      return { entries: entries.map((r) => metaOf(r, by.get(r.name) ?? [])), damaged: [] }
-    })
-
-    const decodeSeed = (name: string, r: SeedRow) =>
-      Effect.gen(function* () {
-        const sum = yield* sha256(r.tensors)
-        if (sum !== r.checksum) return yield* err(name, `seed ${r.seed}: checksum mismatch (stored ${r.checksum}, read ${sum})`)
-        const st = Safetensors.decodeSafetensors(r.tensors, `${name}/seed-${r.seed}`)
-        if (Result.isFailure(st)) return yield* err(name, `seed ${r.seed}: ${st.failure.message}`)
-        const t = (k: string) => st.success.tensors.get(k) as HostTensor<"f32"> | undefined
-        const source = t("source")
-        if (!source) return yield* err(name, `seed ${r.seed}: no source prompt`)
-        const embedding = t("embedding")
-        const decoderRows = t("decoder_rows")
-        return {
-          seed: r.seed,
-          source,
-          ...(embedding ? { embedding } : {}),
-          ...(decoderRows ? { decoderRows } : {}),
-          metrics: r.metrics,
-          provenance: r.provenance,
-        }
-      })
-
-    const get = (name: string) =>
-      Effect.gen(function* () {
-        yield* Effect.fromResult(PromptLibrary.validateName(location, name))
-        const rows = yield* sql<EntryRow>`SELECT name, task, description, fingerprint, d_model, prompt_length, created
-          FROM spot_entry WHERE library = ${library} AND name = ${name}`.pipe(Effect.mapError(dbErr(name)))
-        if (rows.length === 0) return yield* err(name, "no such entry")
-        const seedRows = yield* sql<SeedRow>`SELECT entry, seed, tensors, checksum, metrics, provenance FROM spot_seed
-          WHERE library = ${library} AND entry = ${name} ORDER BY seed`.pipe(Effect.mapError(dbErr(name)))
-        const seeds = yield* Effect.forEach(seedRows, (r) => decodeSeed(name, r))
-        const { seeds: _, ...meta } = metaOf(rows[0], [])
-        return { ...meta, seeds } satisfies LibraryEntry
-      })
-
-    const put = (entry: LibraryEntry) =>
-      Effect.gen(function* () {
-        yield* Effect.fromResult(PromptLibrary.validateName(location, entry.name))
-        yield* Effect.fromResult(PromptLibrary.validateEntry(location, entry))
-        const encoded = yield* Effect.forEach(entry.seeds, (s) => {
-          const tensors: Record<string, HostTensor> = { source: s.source }
-          if (s.embedding) tensors.embedding = s.embedding
-          if (s.decoderRows) tensors.decoder_rows = s.decoderRows
-          const bytes = Safetensors.encodeSafetensors(tensors)
-          return Effect.map(sha256(bytes), (checksum) => ({ s, bytes, checksum }))
-        })
-        const ix = Search.buildIndex(
-          entry.model.dModel,
-          entry.seeds.flatMap((s) =>
-            s.embedding
-              ? [
-                  {
-                    row: {
-                      entry: entry.name,
-                      task: entry.task,
-                      seed: s.seed,
-                      fingerprint: entry.model.fingerprint,
-                      promptLength: entry.promptLength,
-                    },
-                    embedding: s.embedding,
-                  },
-                ]
-              : [],
-          ),
-        )
-        const write = Effect.gen(function* () {
-          // the entry row, locked for the rest of the transaction (concurrent writers of one entry queue here)
-          yield* sql`INSERT INTO spot_entry (library, name, task, description, fingerprint, d_model, prompt_length, created)
-            VALUES (${library}, ${entry.name}, ${entry.task}, ${entry.description}, ${entry.model.fingerprint},
-                    ${entry.model.dModel}, ${entry.promptLength}, ${entry.created})
-            ON CONFLICT (library, name) DO NOTHING`
-          const old = yield* sql<EntryRow>`SELECT name, task, description, fingerprint, d_model, prompt_length, created
-            FROM spot_entry WHERE library = ${library} AND name = ${entry.name} FOR UPDATE`
-          const o0 = old[0]
-          if (
-            o0.fingerprint !== entry.model.fingerprint ||
-            o0.d_model !== entry.model.dModel ||
-            o0.prompt_length !== entry.promptLength
-          ) {
-            return yield* err(entry.name, "an entry of that name exists for another model or prompt shape; remove it first")
-          }
-          for (const { s, bytes, checksum } of encoded) {
-            yield* sql`INSERT INTO spot_seed (library, entry, seed, tensors, checksum, metrics, provenance)
-              VALUES (${library}, ${entry.name}, ${s.seed}, ${bytes}, ${checksum},
-                      ${JSON.stringify(s.metrics)}::jsonb, ${JSON.stringify(s.provenance)}::jsonb)
-              ON CONFLICT (library, entry, seed) DO UPDATE SET tensors = EXCLUDED.tensors, checksum = EXCLUDED.checksum,
-                metrics = EXCLUDED.metrics, provenance = EXCLUDED.provenance`
-            yield* sql`DELETE FROM spot_index WHERE library = ${library} AND entry = ${entry.name} AND seed = ${s.seed}`
-          }
-          for (const [metric, t] of ix.vectors) {
-            for (let i = 0; i < ix.rows.length; i++) {
-              const v = t.data.subarray(i * ix.dModel, (i + 1) * ix.dModel)
-              yield* sql`INSERT INTO spot_index (library, entry, seed, metric, vector)
-                VALUES (${library}, ${entry.name}, ${ix.rows[i].seed}, ${metric}, ${f32Bytes(v)})`
-            }
-          }
-        })
-        yield* sql.withTransaction(write).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(dbErr(entry.name)(e))))
-      })
-
-    const remove = (name: string) =>
-      Effect.gen(function* () {
-        yield* Effect.fromResult(PromptLibrary.validateName(location, name))
-        const gone = yield* sql<{ name: string }>`DELETE FROM spot_entry WHERE library = ${library} AND name = ${name}
-          RETURNING name`.pipe(Effect.mapError(dbErr(name)))
-        if (gone.length === 0) return yield* err(name, "no such entry")
-      })
-
-    const index = Effect.gen(function* () {
-      const rows = yield* sql<IndexDbRow>`SELECT i.entry, i.seed, i.metric, i.vector, e.task, e.fingerprint, e.d_model,
-          e.prompt_length
-        FROM spot_index i JOIN spot_entry e ON e.library = i.library AND e.name = i.entry
-        WHERE i.library = ${library} ORDER BY i.entry, i.seed, i.metric`.pipe(Effect.mapError(dbErr("(index)")))
-      const dModel = rows[0]?.d_model ?? 0
-      const keyed = new Map<string, { row: Search.IndexRow; vectors: Map<string, Float32Array> }>()
-      for (const r of rows) {
-        if (r.d_model !== dModel) continue
-        const key = `${r.entry}\u0000${r.seed}`
-        let k = keyed.get(key)
-        if (!k) {
-          k = {
-            row: { entry: r.entry, task: r.task, seed: r.seed, fingerprint: r.fingerprint, promptLength: r.prompt_length },
-            vectors: new Map(),
-          }
-          keyed.set(key, k)
-        }
-        k.vectors.set(r.metric, bytesF32(r.vector))
+    const ix = Search.buildIndex(entry.model.dModel, PromptLibrary.indexItems(entry))
+    const write = Effect.gen(function* () {
+      // the entry row, locked for the rest of the transaction (concurrent writers of one entry queue here)
+      yield* sql`INSERT INTO spot_entry (library, name, task, description, fingerprint, d_model, prompt_length, created)
+        VALUES (${library}, ${entry.name}, ${entry.task}, ${entry.description}, ${entry.model.fingerprint},
+                ${entry.model.dModel}, ${entry.promptLength}, ${entry.created})
+        ON CONFLICT (library, name) DO NOTHING`
+      const old = yield* sql<EntryRow>`SELECT name, task, description, fingerprint, d_model, prompt_length, created
+        FROM spot_entry WHERE library = ${library} AND name = ${entry.name} FOR UPDATE`
+      const o0 = old[0]
+      if (
+        o0.fingerprint !== entry.model.fingerprint ||
+        o0.d_model !== entry.model.dModel ||
+        o0.prompt_length !== entry.promptLength
+      ) {
+        return yield* errOf(c)(entry.name, "an entry of that name exists for another model or prompt shape; remove it first")
       }
-      const items = [...keyed.values()]
-      const vectors = new Map<string, HostTensor<"f32">>()
-      for (const m of Search.INDEX_METRICS) {
-        const data = new Float32Array(items.length * dModel)
-        items.forEach((it, i) => {
-          const v = it.vectors.get(m.name)
-          if (v) data.set(v, i * dModel)
-        })
-        vectors.set(m.name, { dtype: "f32", shape: [items.length, dModel], data })
+      for (const { s, bytes, checksum } of encoded) {
+        yield* sql`INSERT INTO spot_seed (library, entry, seed, tensors, checksum, metrics, provenance)
+          VALUES (${library}, ${entry.name}, ${s.seed}, ${bytes}, ${checksum},
+                  ${JSON.stringify(s.metrics)}::jsonb, ${JSON.stringify(s.provenance)}::jsonb)
+          ON CONFLICT (library, entry, seed) DO UPDATE SET tensors = EXCLUDED.tensors, checksum = EXCLUDED.checksum,
+            metrics = EXCLUDED.metrics, provenance = EXCLUDED.provenance`
+        yield* sql`DELETE FROM spot_index WHERE library = ${library} AND entry = ${entry.name} AND seed = ${s.seed}`
       }
-      return { dModel, rows: items.map((i) => i.row), vectors } satisfies Search.RetrievalIndex
+      for (const [metric, t] of ix.vectors) {
+        for (let i = 0; i < ix.rows.length; i++) {
+          const v = t.data.subarray(i * ix.dModel, (i + 1) * ix.dModel)
+          yield* sql`INSERT INTO spot_index (library, entry, seed, metric, vector)
+            VALUES (${library}, ${entry.name}, ${ix.rows[i].seed}, ${metric}, ${f32Bytes(v)})`
+        }
+      }
     })
+    yield* sql.withTransaction(write).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(dbErrOf(c)(entry.name)(e))))
+  })
 
-    return { location, list, get, put, remove, index } satisfies PromptLibrary.LibraryStore
+const removeEntry = (c: Ctx, name: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* Effect.fromResult(PromptLibrary.validateName(c.location, name))
+    const gone = yield* sql<{ name: string }>`DELETE FROM spot_entry WHERE library = ${c.library} AND name = ${name}
+      RETURNING name`.pipe(Effect.mapError(dbErrOf(c)(name)))
+    if (gone.length === 0) return yield* errOf(c)(name, "no such entry")
+  })
+
+/** The retrieval index from its rows (one vector per entry, seed and metric). */
+const readIndex = (c: Ctx) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<IndexDbRow>`SELECT i.entry, i.seed, i.metric, i.vector, e.task, e.fingerprint, e.d_model,
+        e.prompt_length
+      FROM spot_index i JOIN spot_entry e ON e.library = i.library AND e.name = i.entry
+      WHERE i.library = ${c.library} ORDER BY i.entry, i.seed, i.metric`.pipe(Effect.mapError(dbErrOf(c)("(index)")))
+    const dModel = rows[0]?.d_model ?? 0
+    const keyed = new Map<string, { row: Search.IndexRow; vectors: Map<string, Float32Array> }>()
+    for (const r of rows) {
+      if (r.d_model !== dModel) continue
+      const key = `${r.entry}\u0000${r.seed}`
+      let k = keyed.get(key)
+      if (!k) {
+        k = {
+          row: { entry: r.entry, task: r.task, seed: r.seed, fingerprint: r.fingerprint, promptLength: r.prompt_length },
+          vectors: new Map(),
+        }
+        keyed.set(key, k)
+      }
+      k.vectors.set(r.metric, bytesF32(r.vector))
+    }
+    const items = [...keyed.values()]
+    const vectors = new Map<string, HostTensor<"f32">>()
+    for (const m of Search.INDEX_METRICS) {
+      const data = new Float32Array(items.length * dModel)
+      items.forEach((it, i) => {
+        const v = it.vectors.get(m.name)
+        if (v) data.set(v, i * dModel)
+      })
+      vectors.set(m.name, { dtype: "f32", shape: [items.length, dModel], data })
+    }
+    return { dModel, rows: items.map((i) => i.row), vectors } satisfies Search.RetrievalIndex
+  })
+
+/** A `LibraryStore` over a `SqlClient` already connected to the database. */
+export const makeSqlLibrary = (library: string, location: string, o: PostgresOptions = {}) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const c: Ctx = { library, location }
+    yield* openLibrary(c, o.create === true)
+    const on = <A, E>(e: Effect.Effect<A, E, SqlClient.SqlClient>) => Effect.provideService(e, SqlClient.SqlClient, sql)
+    return {
+      location,
+      list: on(listEntries(c)),
+      get: (name: string) => on(getEntry(c, name)),
+      put: (entry: LibraryEntry) => on(putEntry(c, entry)),
+      remove: (name: string) => on(removeEntry(c, name)),
+      index: on(readIndex(c)),
+    } satisfies PromptLibrary.LibraryStore
   })
 
 const causeText = (e: SqlError.SqlError) => {
