@@ -126,6 +126,58 @@ export const progress = (study: string) =>
     }
   })
 
+/** Workers of a model's cluster alive now: runners whose heartbeat is at most `seconds` old. */
+export const liveWorkers = (fingerprint: string, seconds = 30) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ n: string }>`SELECT count(*) AS n FROM ${sql(`${clusterPrefix(fingerprint)}_runners`)}
+      WHERE last_heartbeat > now() - make_interval(secs => ${seconds})`
+    return Number(rows[0]?.n ?? 0)
+  }).pipe(Effect.orElseSucceed(() => 0))
+
+/** What a waiting submitter is told: cells recorded of `total`, and whether any worker can run them. */
+export interface WaitStatus {
+  readonly cells: number
+  readonly total: number
+  readonly workers: number
+}
+
+/** The line a waiting submitter prints; it says what to start when no worker of the model is alive. */
+export const waitLine = (s: WaitStatus, fingerprint: string) =>
+  s.workers === 0
+    ? `waiting: ${s.cells}/${s.total} cells recorded and no worker of model ${fingerprint} is running; start one with \`spot worker --cluster <url> --model <the same model>\``
+    : `waiting: ${s.cells}/${s.total} cells recorded, ${s.workers} worker${s.workers === 1 ? "" : "s"} of the model alive`
+
+/**
+ * Reports a submitter's wait every `every` until interrupted (fork it beside the wait): so a study or
+ * transfer with no worker to run it says so instead of waiting in silence.
+ */
+export const watch = (
+  study: string,
+  fingerprint: string,
+  total: number,
+  report: (s: WaitStatus) => Effect.Effect<void>,
+  every: Duration.Input = Duration.seconds(10),
+) =>
+  Effect.gen(function* () {
+    for (;;) {
+      yield* Effect.sleep(every)
+      const p = yield* progress(study).pipe(Effect.orElseSucceed(() => ({ cells: 0 })))
+      yield* report({ cells: p.cells, total, workers: yield* liveWorkers(fingerprint) })
+    }
+  })
+
+/** Runs `work` (a submitter's wait for its cells) while `watch` reports on it; the report ends with the work. */
+export const whileWatching = <A, E, R>(
+  work: Effect.Effect<A, E, R>,
+  w: {
+    readonly study: string
+    readonly fingerprint: string
+    readonly total: number
+    readonly report?: ((s: WaitStatus) => Effect.Effect<void>) | undefined
+  },
+) => (w.report ? Effect.raceFirst(work, watch(w.study, w.fingerprint, w.total, w.report)) : work)
+
 /** A recorded cell, if any (a retried activity returns it instead of computing again). */
 const recorded = (study: string, key: string) =>
   Effect.gen(function* () {

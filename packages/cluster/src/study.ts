@@ -8,7 +8,15 @@
 import { type Dataset, type HostTensor, InputError, Recipe, Safetensors, Similarity, Study, type Tuning } from "@spot/core"
 import { Effect, Result } from "effect"
 import type { WorkflowEngine } from "effect/workflow"
-import { type CellFailed, type CellPayload, type CellResult, executeCell, putSpec } from "./grid.ts"
+import {
+  type CellFailed,
+  type CellPayload,
+  type CellResult,
+  executeCell,
+  putSpec,
+  type WaitStatus,
+  whileWatching,
+} from "./grid.ts"
 
 /** A study as workers read it: its options (similarity by name) and its tasks' data. */
 export interface StudySpec {
@@ -113,18 +121,31 @@ export const clusterCells = (
     put: () => Effect.void,
   }))
 
+/** The number of cells of a study: a source and an embedding cell per (source, seed) and per (target, seed), one transfer per pair. */
+export const cellCount = (o: Pick<Study.StudyOptions, "sources" | "targets" | "seeds">) => {
+  const s = o.sources.length * o.seeds.length
+  const t = o.targets.length * o.seeds.length
+  return 2 * (s + t) + s * t
+}
+
 /** Runs a study on the cluster (its spec stored once); the workers compute the cells, the core engine analyses them. */
 export const runClusterStudy = (
   env: Tuning.Env,
   o: Study.StudyOptions,
   data: ReadonlyMap<string, Study.TaskData>,
   fingerprint: string,
+  report?: (s: WaitStatus) => Effect.Effect<void>,
 ) =>
   Effect.gen(function* () {
     const text = encodeSpec(makeSpec(o, data))
     const study = yield* studyId(text, fingerprint)
     yield* putSpec(study, text)
     const store = yield* clusterCells({ study, fingerprint })
-    const r = yield* Study.runStudy(env, { ...o, workers: Number.MAX_SAFE_INTEGER }, store, data)
+    const r = yield* whileWatching(Study.runStudy(env, { ...o, workers: Number.MAX_SAFE_INTEGER }, store, data), {
+      study,
+      fingerprint,
+      total: cellCount(o),
+      report,
+    })
     return { study, result: r }
   })

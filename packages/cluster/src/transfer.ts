@@ -20,7 +20,7 @@ import {
   type Tuning,
 } from "@spot/core"
 import { Effect, Result } from "effect"
-import { type CellPayload, type CellResult, executeCell, putSpec } from "./grid.ts"
+import { type CellPayload, type CellResult, executeCell, putSpec, type WaitStatus, whileWatching } from "./grid.ts"
 
 /** A transfer as workers read it. */
 export interface TransferSpec {
@@ -156,6 +156,7 @@ export const runClusterTransfer = (
   seed: number,
   o: Tuning.TuneOptions,
   fingerprint: string,
+  report?: (s: WaitStatus) => Effect.Effect<void>,
 ) =>
   Effect.gen(function* () {
     const data = Transfer.planData(sources, target)
@@ -166,10 +167,13 @@ export const runClusterTransfer = (
     const cells = resolved.map(encodeRun)
     const id = yield* transferId(fingerprint, spec, cells)
     yield* putSpec(id, spec)
-    const results = yield* Effect.forEach(
-      cells,
-      (c, i) => executeCell({ study: id, key: `run/${i}`, fingerprint, cell: c.cell, tensors: c.tensors }),
-      { concurrency: "unbounded" },
+    const results = yield* whileWatching(
+      Effect.forEach(
+        cells,
+        (c, i) => executeCell({ study: id, key: `run/${i}`, fingerprint, cell: c.cell, tensors: c.tensors }),
+        { concurrency: "unbounded" },
+      ),
+      { study: id, fingerprint, total: cells.length, report },
     )
     const runs: Transfer.PlanRun[] = []
     for (const [i, r] of results.entries())

@@ -20,9 +20,7 @@ export const clusterStudy = (f: ClusterStudyFlags) =>
     if (f.status) {
       const study = yield* ClusterStudy.studyId(ClusterStudy.encodeSpec(ClusterStudy.makeSpec(f.options, f.data)), fingerprint)
       const p = yield* Grid.progress(study).pipe(Effect.provide(Grid.sqlLayer(f.cluster)))
-      const s = f.options.sources.length * f.options.seeds.length
-      const t = f.options.targets.length * f.options.seeds.length
-      const total = 2 * (s + t) + s * t
+      const total = ClusterStudy.cellCount(f.options)
       if (f.json) yield* printJson({ study, total, ...p })
       else
         yield* Console.log(
@@ -31,7 +29,8 @@ export const clusterStudy = (f: ClusterStudyFlags) =>
       return undefined
     }
     yield* Console.error("submitting the study to the cluster; follow it with `spot study --cluster … --status`")
-    return yield* ClusterStudy.runClusterStudy(f.env, f.options, f.data, fingerprint).pipe(
+    const report = (s: Grid.WaitStatus) => Console.error(Grid.waitLine(s, fingerprint))
+    return yield* ClusterStudy.runClusterStudy(f.env, f.options, f.data, fingerprint, report).pipe(
       Effect.provide(Grid.clientLayer(f.cluster, fingerprint)),
     )
   })

@@ -211,9 +211,9 @@ export const transfer = Command.make(
       const r =
         f.cluster === ""
           ? yield* Transfer.executePlan(env, plan, entries, sources, target, f.seed, opts)
-          : yield* ClusterTransfer.runClusterTransfer(env, plan, entries, sources, target, f.seed, opts, fingerprint).pipe(
-              Effect.provide(Grid.clientLayer(f.cluster, fingerprint)),
-            )
+          : yield* ClusterTransfer.runClusterTransfer(env, plan, entries, sources, target, f.seed, opts, fingerprint, (s) =>
+              Console.error(Grid.waitLine(s, fingerprint)),
+            ).pipe(Effect.provide(Grid.clientLayer(f.cluster, fingerprint)))
       if (!r.best) return yield* new InputError({ field: "--strategy", message: "the plan trained nothing" })
       yield* Safetensors.writeSafetensors(
         f.out,
