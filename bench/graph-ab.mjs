@@ -6,6 +6,9 @@
 //   git archive <rev> packages/core tsconfig.json | tar -x -C tmp/base
 //   npx tsc -p tmp/base/packages/core/tsconfig.build.json
 //   node bench/graph-ab.mjs tmp/base/packages/core/dist/src/index.js [rounds=5] [batch=8] [src=128] [prompt=100] [tgt=4]
+// PRESET=t5-v1_1-base picks another model shape; ONLY=before (or after) compiles and runs that variant alone, for
+// its peak RSS (one process per variant); PROFILE=<prefix> writes ONNX Runtime's per-op profile (summarise it with
+// `python3 bench/ort-profile-summary.py <file>.json`).
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { makeOnnxBackend } from "@spot/backend-cuda"
@@ -14,7 +17,8 @@ import { Effect } from "effect"
 
 const Before = await import(pathToFileURL(resolve(process.argv[2])).href)
 const [rounds, batch, src, promptLen, tgt] = [3, 4, 5, 6, 7].map((i, k) => Number(process.argv[i] ?? [5, 8, 128, 100, 4][k]))
-const model = After.T5Presets.randomT5(After.T5Presets.PRESETS["t5-v1_1-small"], 0, "random:t5-v1_1-small")
+const preset = process.env.PRESET ?? "t5-v1_1-small"
+const model = After.T5Presets.randomT5(After.T5Presets.PRESETS[preset], 0, `random:${preset}`)
 const c = model.config
 const rnd = (n, seed) => {
   const a = new Float32Array(n)
@@ -38,26 +42,31 @@ const threads = Number(process.env.THREADS ?? 2)
 await Effect.runPromise(
   Effect.scoped(
     Effect.gen(function* () {
-      const backend = yield* makeOnnxBackend({ provider: "cpu", threads })
+      const profile = process.env.PROFILE ? { profilePrefix: process.env.PROFILE } : {}
+      const backend = yield* makeOnnxBackend({ provider: "cpu", threads, ...profile })
       const runners = []
-      for (const [name, core] of [
+      const variants = [
         ["before", Before],
         ["after", After],
-      ]) {
+      ].filter(([name]) => process.env.ONLY === undefined || process.env.ONLY === name)
+      for (const [name, core] of variants) {
         const runner = yield* core.T5Runner.makeRunner(model).pipe(Effect.provideService(core.Backend, backend))
         const t0 = performance.now()
         const first = yield* runner.run(request)
         console.log(`${name}: compile + first step ${(performance.now() - t0).toFixed(0)} ms, loss ${first.loss.data[0]}`)
         runners.push({ name, runner, ms: [], first })
       }
-      const [g0, g1] = runners.map((r) => r.first.promptGrad.data)
-      let diff = 0
-      let norm = 0
-      for (let i = 0; i < g0.length; i++) {
-        diff = Math.max(diff, Math.abs(g0[i] - g1[i]))
-        norm = Math.max(norm, Math.abs(g0[i]))
+      console.log(`peak rss ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`)
+      if (runners.length === 2) {
+        const [g0, g1] = runners.map((r) => r.first.promptGrad.data)
+        let diff = 0
+        let norm = 0
+        for (let i = 0; i < g0.length; i++) {
+          diff = Math.max(diff, Math.abs(g0[i] - g1[i]))
+          norm = Math.max(norm, Math.abs(g0[i]))
+        }
+        console.log(`prompt gradient: max |before − after| ${diff.toExponential(2)} (max |before| ${norm.toExponential(2)})`)
       }
-      console.log(`prompt gradient: max |before − after| ${diff.toExponential(2)} (max |before| ${norm.toExponential(2)})`)
       for (let r = 0; r < rounds; r++) {
         for (const v of runners) {
           const t0 = performance.now()
@@ -67,6 +76,7 @@ await Effect.runPromise(
       }
       const med = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]
       const base = med(runners[0].ms)
+      if (rounds === 0) return
       for (const v of runners) {
         console.log(
           `${v.name.padEnd(7)} median ${med(v.ms).toFixed(0)} ms  (${(base / med(v.ms)).toFixed(2)}× before)  runs ${v.ms.map((x) => x.toFixed(0)).join(",")}`,
