@@ -4,7 +4,7 @@
 // Usage (after `npm run build`):
 //   node bench/onnx-ab.mjs '{"inputs":{"weights":"inputs"},"external":{}}' [rounds=5] [batch=8] [src=128] [prompt=100] [tgt=4]
 import { makeOnnxBackend } from "@spot/backend-cuda"
-import { Backend, T5, T5Presets } from "@spot/core"
+import { Backend, T5Presets, T5Runner } from "@spot/core"
 import { Effect } from "effect"
 
 const variants = JSON.parse(process.argv[2] ?? '{"inputs":{"weights":"inputs"},"external":{}}')
@@ -35,9 +35,9 @@ await Effect.runPromise(
       const runners = []
       for (const [name, opts] of Object.entries(variants)) {
         const backend = yield* makeOnnxBackend({ provider: "cpu", threads, ...opts })
-        const runner = yield* T5.makeRunner(model).pipe(Effect.provideService(Backend, backend))
+        const runner = yield* T5Runner.makeRunner(model).pipe(Effect.provideService(Backend, backend))
         const t0 = performance.now()
-        yield* runner.run(prompt, b, ["loss", "promptGrad"])
+        yield* runner.run({ prompt, batch: b, outputs: ["loss", "promptGrad"] })
         console.log(
           `${name}: compile + first step ${(performance.now() - t0).toFixed(0)} ms, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`,
         )
@@ -46,7 +46,7 @@ await Effect.runPromise(
       for (let r = 0; r < rounds; r++) {
         for (const v of runners) {
           const t0 = performance.now()
-          yield* v.runner.run(prompt, b, ["loss", "promptGrad"])
+          yield* v.runner.run({ prompt, batch: b, outputs: ["loss", "promptGrad"] })
           v.ms.push(performance.now() - t0)
         }
       }

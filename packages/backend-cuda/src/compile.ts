@@ -1,5 +1,5 @@
 /**
- * IR → ONNX (`ai.onnx`, opset 18). One IR node lowers to one or a few standard ops; every node's
+ * IR → ONNX (`ai.onnx`, opset 20: `Gelu` with `approximate="tanh"`). One IR node lowers to one or a few standard ops; every node's
  * value is named `v<index>` in topological order. Inputs named in `bound` (the weights) become
  * either initializers whose bytes live outside the model (`weights: "external"`, the default: the
  * runtime reads them from host buffers handed over as in-memory external data, and constant MatMul
@@ -7,7 +7,7 @@
  * run (`weights: "inputs"`). `transpose(weight)` is hoisted out of the graph and bound
  * pre-transposed, since a frozen weight's transpose is the same every step.
  */
-import type { HostTensor, IR } from "@spot/core/graph"
+import { type HostTensor, IR } from "@spot/core/graph"
 import { Result } from "effect"
 import onnxProto from "onnx-proto"
 
@@ -17,7 +17,7 @@ type ITensor = onnxProto.onnx.ITensorProto
 type IValueInfo = onnxProto.onnx.IValueInfoProto
 type Node = IR.Node
 
-export const OPSET = 18
+export const OPSET = 20
 const FLOAT = onnx.TensorProto.DataType.FLOAT
 const INT32 = onnx.TensorProto.DataType.INT32
 const INT64 = onnx.TensorProto.DataType.INT64
@@ -183,6 +183,26 @@ const lowerOneHot = (b: Builder, x: string[], depth: number) => {
   return b.emit("Cast", [b.emit("Equal", [col, range])], [intAttr("to", FLOAT)])
 }
 
+const constF32 = (b: Builder, value: number) => {
+  const k = b.fresh("k")
+  b.inits.push({ name: k, dataType: FLOAT, dims: [], floatData: [value] })
+  return k
+}
+
+/**
+ * d gelu / dx in 12 elementwise ops (no standard or CPU contrib op computes it): with σ = sigmoid(v),
+ * v = 2c (x + a x³) and w = x v′, gelu′ = σ (1 + w (1 − σ)).
+ */
+const lowerGeluDeriv = (b: Builder, x: string) => {
+  const { emit } = b
+  const x2 = emit("Mul", [x, x])
+  const poly = (k2: number, k0: number) => emit("Mul", [x, emit("Add", [emit("Mul", [x2, constF32(b, k2)]), constF32(b, k0)])])
+  const c2 = 2 * IR.GELU_C
+  const s = emit("Sigmoid", [poly(c2 * IR.GELU_A, c2)])
+  const w = poly(3 * c2 * IR.GELU_A, c2)
+  return emit("Mul", [s, emit("Add", [emit("Mul", [w, emit("Sub", [constF32(b, 1), s])]), constF32(b, 1)])])
+}
+
 /** A sum or max over `axes` (none: the identity). */
 const lowerReduce = (b: Builder, x: string[], kind: "sum" | "max", axes: readonly number[], keepDims: boolean) => {
   if (axes.length === 0) return b.emit("Identity", x)
@@ -261,6 +281,12 @@ export const compileToOnnx = (
         break
       case "relu":
         out = emit("Relu", x)
+        break
+      case "gelu":
+        out = emit("Gelu", x, [strAttr("approximate", "tanh")])
+        break
+      case "geluDeriv":
+        out = lowerGeluDeriv(b, x[0])
         break
       case "add":
         out = emit("Add", x)

@@ -181,7 +181,7 @@ describe("profiling", () => {
 
 describe("elementwise fusion", () => {
   // random expression DAGs over up to 9 inputs (some broadcast), so that the input limit splits kernels
-  const ops = ["add", "sub", "mul", "tanh", "exp", "neg", "where", "gt"] as const
+  const ops = ["add", "sub", "mul", "tanh", "exp", "neg", "gelu", "geluDeriv", "where", "gt"] as const
   const dag = fc.record({
     leaves: fc.integer({ min: 1, max: 9 }),
     picks: fc.array(fc.tuple(fc.constantFrom(...ops), fc.nat(), fc.nat(), fc.nat()), { minLength: 1, maxLength: 14 }),
@@ -202,7 +202,7 @@ describe("elementwise fusion", () => {
           const B = nodes[b % nodes.length]
           const C = nodes[c % nodes.length]
           const n =
-            op === "tanh" || op === "exp" || op === "neg"
+            op === "tanh" || op === "exp" || op === "neg" || op === "gelu" || op === "geluDeriv"
               ? IR[op](IR.mul(A, 0.5))
               : op === "where"
                 ? IR.where(IR.gt(A, B), B, C)

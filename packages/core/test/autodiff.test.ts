@@ -11,6 +11,8 @@ import { describe, expect, it } from "vitest"
 import type { Node } from "../src/graph/ir.ts"
 import { finiteDiff, maxRelErr, randomTensor, rng, run } from "./util.ts"
 
+const dimsOf = fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 3 })
+
 /** loss = sum(build(x) * W); compares d loss / d x from the graph with finite differences. */
 const checkCase = (c: Case, eps = 1e-2, tol = 3e-3) => {
   const nodes: Record<string, Node> = {}
@@ -85,6 +87,31 @@ describe("composed graphs", () => {
           })
         },
       ),
+      { numRuns: 50 },
+    )
+  })
+  it("the gelu op and its gradient equal gelu_new written in primitive ops", () => {
+    // Hugging Face's gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), and autodiff of that chain
+    const composed = (x: Node) =>
+      IR.mul(
+        IR.mul(x, 0.5),
+        IR.add(IR.tanh(IR.mul(IR.add(x, IR.mul(IR.mul(IR.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI))), 1),
+      )
+    fc.assert(
+      fc.property(dimsOf, seed, (shape, k) => {
+        const x = IR.input("x", shape)
+        const W = IR.input("W", shape)
+        const feeds = { x: randomTensor(shape, k, -6, 6), W: randomTensor(shape, k + 1) }
+        const [fused, plain] = [IR.gelu(x), composed(x)]
+        const [gFused] = Result.getOrThrow(Autodiff.grad(IR.sum(IR.mul(fused, W)), [x]))
+        const [gPlain] = Result.getOrThrow(Autodiff.grad(IR.sum(IR.mul(plain, W)), [x]))
+        const [hFused] = Result.getOrThrow(Autodiff.grad(IR.sum(IR.mul(gFused, W)), [x]))
+        const [hPlain] = Result.getOrThrow(Autodiff.grad(IR.sum(IR.mul(gPlain, W)), [x]))
+        const out = run({ outputs: { fused, plain, gFused, gPlain, hFused, hPlain } }, feeds)
+        expect(maxRelErr(out.fused.data, out.plain.data)).toBeLessThan(1e-5)
+        expect(maxRelErr(out.gFused.data, out.gPlain.data)).toBeLessThan(1e-5)
+        expect(maxRelErr(out.hFused.data, out.hPlain.data)).toBeLessThan(1e-4)
+      }),
       { numRuns: 50 },
     )
   })

@@ -91,6 +91,8 @@ export const CASES: { readonly [K in OpKind]: fc.Arbitrary<Case> } = {
   rsqrt: unary(IR.rsqrt, positive),
   recip: unary(IR.recip, positive),
   relu: unary(IR.relu, awayFromZero),
+  gelu: unary(IR.gelu, (s, k) => randomTensor(s, k, -4, 4)),
+  geluDeriv: unary(IR.geluDeriv, (s, k) => randomTensor(s, k, -4, 4)),
   add: binary(IR.add),
   sub: binary(IR.sub),
   mul: binary(IR.mul),

@@ -3,7 +3,7 @@
  * elementwise op (fused chains included), copies, casts and fills; and the WGSL of each
  * elementwise op.
  */
-import type { IR } from "@spot/core/graph"
+import { IR } from "@spot/core/graph"
 import { block, type ElemType, f32bits, header, type Kernel, layout, MAXR, WG } from "./kernel.ts"
 
 export interface MapParams {
@@ -71,7 +71,17 @@ export const MAX_FUSED_INPUTS = 6
 
 export type ElementwiseKind = IR.UnaryKind | IR.BinaryKind | "where"
 
-/** The WGSL of each elementwise op on argument expressions (each argument appears once). */
+/** WGSL f32 literal of a constant. */
+const lit = (v: number) => (Number.isInteger(v) ? `${v}.0` : `${v}`)
+const GELU_C = lit(IR.GELU_C)
+const GELU_A = lit(IR.GELU_A)
+/** tanh of GELU's inner polynomial at `x` (clamped like `tanh`). */
+const tanhOf = (x: string) => `tanh(clamp(${GELU_C} * (${x} + ${GELU_A} * ${x} * ${x} * ${x}), -15.0, 15.0))`
+
+/**
+ * The WGSL of each elementwise op on argument expressions. The fused kernels pass names (`x0`, `t3`),
+ * so an argument may appear more than once (the GELU entries read theirs several times).
+ */
 export const ELEMENTWISE_WGSL: { readonly [K in ElementwiseKind]: (a: readonly string[]) => string } = {
   neg: (a) => `-(${a[0]})`,
   exp: (a) => `exp(${a[0]})`,
@@ -82,6 +92,12 @@ export const ELEMENTWISE_WGSL: { readonly [K in ElementwiseKind]: (a: readonly s
   rsqrt: (a) => `1.0 / sqrt(${a[0]})`,
   recip: (a) => `1.0 / (${a[0]})`,
   relu: (a) => `max(${a[0]}, 0.0)`,
+  gelu: (a) => `0.5 * (${a[0]}) * (1.0 + ${tanhOf(`(${a[0]})`)})`,
+  geluDeriv: (a) => {
+    const x = `(${a[0]})`
+    const t = tanhOf(x)
+    return `0.5 * (1.0 + ${t}) + 0.5 * ${x} * (1.0 - ${t} * ${t}) * ${GELU_C} * (1.0 + ${lit(3 * IR.GELU_A)} * ${x} * ${x})`
+  },
   add: (a) => `${a[0]} + ${a[1]}`,
   sub: (a) => `${a[0]} - ${a[1]}`,
   mul: (a) => `${a[0]} * ${a[1]}`,

@@ -267,6 +267,8 @@ export const EMITTERS: { readonly [K in IR.OpKind]: Emitter<K> } = {
   rsqrt: elementwise,
   recip: elementwise,
   relu: elementwise,
+  gelu: elementwise,
+  geluDeriv: elementwise,
   add: elementwise,
   sub: elementwise,
   mul: elementwise,

@@ -34,6 +34,19 @@ const keep = (g: Node, inShape: Shape, axes: readonly number[], keepDims: boolea
         inShape.map((d, i) => (axes.includes(i) ? 1 : d)),
       )
 
+/**
+ * d² gelu / dx² of the tanh approximation, in primitive ops (only a second derivative reaches it):
+ * with u = c (x + a x³) and t = tanh u, (1 − t²) (u′ + x (u″ − 2 t u′²) / 2).
+ */
+const geluSecond = (x: Node): Node => {
+  const x2 = ir.mul(x, x)
+  const t = ir.tanh(ir.mul(ir.add(x, ir.mul(ir.mul(x2, x), ir.GELU_A)), ir.GELU_C))
+  const du = ir.mul(ir.add(ir.mul(x2, 3 * ir.GELU_A), 1), ir.GELU_C)
+  const ddu = ir.mul(x, 6 * ir.GELU_A * ir.GELU_C)
+  const curvature = ir.sub(ddu, ir.mul(ir.mul(t, 2), ir.mul(du, du)))
+  return ir.mul(ir.sub(ir.scalar(1), ir.mul(t, t)), ir.add(du, ir.mul(ir.mul(x, 0.5), curvature)))
+}
+
 export const VJP: { readonly [K in OpKind]: Rule<K> } = {
   input: none,
   constant: none,
@@ -46,6 +59,8 @@ export const VJP: { readonly [K in OpKind]: Rule<K> } = {
   rsqrt: (y, g) => [ir.mul(ir.mul(g, -0.5), ir.mul(y, ir.mul(y, y)))],
   recip: (y, g) => [ir.neg(ir.mul(g, ir.mul(y, y)))],
   relu: (y, g) => [ir.mul(g, ir.gt(y.inputs[0], ir.scalar(0)))],
+  gelu: (y, g) => [ir.mul(g, ir.geluDeriv(y.inputs[0]))],
+  geluDeriv: (y, g) => [ir.mul(g, geluSecond(y.inputs[0]))],
   add: (_, g) => [g, g],
   sub: (_, g) => [g, ir.neg(g)],
   mul: ({ inputs: [a, b] }, g) => [ir.mul(g, b), ir.mul(g, a)],

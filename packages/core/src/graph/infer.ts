@@ -44,6 +44,8 @@ export const infer = (op: Op, xs: readonly Node[]): Result.Result<Inferred, stri
     case "rsqrt":
     case "recip":
     case "relu":
+    case "gelu":
+    case "geluDeriv":
       return needF32(xs[0]) ? ok(xs[0].shape) : bad("expects an f32 input")
     case "add":
     case "sub":

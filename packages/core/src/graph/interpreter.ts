@@ -59,6 +59,11 @@ const unary: Record<ir.UnaryKind, (x: number) => number> = {
   rsqrt: (x) => 1 / Math.sqrt(x),
   recip: (x) => 1 / x,
   relu: (x) => Math.max(x, 0),
+  gelu: (x) => 0.5 * x * (1 + Math.tanh(ir.GELU_C * (x + ir.GELU_A * x * x * x))),
+  geluDeriv: (x) => {
+    const t = Math.tanh(ir.GELU_C * (x + ir.GELU_A * x * x * x))
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * ir.GELU_C * (1 + 3 * ir.GELU_A * x * x)
+  },
 }
 const binary: Record<ir.BinaryKind, (a: number, b: number) => number> = {
   add: (a, b) => a + b,
@@ -176,7 +181,9 @@ const evalNode = (n: Node, xs: readonly Arr[]): Result.Result<Arr, string> => {
     case "sqrt":
     case "rsqrt":
     case "recip":
-    case "relu": {
+    case "relu":
+    case "gelu":
+    case "geluDeriv": {
       const f = unary[op.kind]
       const x = xs[0]
       for (let i = 0; i < out.length; i++) out[i] = f(x[i])

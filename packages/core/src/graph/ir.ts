@@ -16,7 +16,7 @@ import { sameShape, size } from "./tensor.ts"
 
 export { broadcastShapes } from "./infer.ts"
 export type { BinaryKind, IRType, Node, NodeOf, Op, OpKind, OpOf, UnaryKind } from "./op.ts"
-export { BINARY, UNARY } from "./op.ts"
+export { BINARY, GELU_A, GELU_C, UNARY } from "./op.ts"
 
 const normAxis = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis)
 
@@ -79,6 +79,10 @@ export const sqrt = un("sqrt")
 export const rsqrt = un("rsqrt")
 export const recip = un("recip")
 export const relu = un("relu")
+/** GELU, tanh approximation (`gelu_new`). */
+export const gelu = un("gelu")
+/** d gelu / dx of the tanh approximation. */
+export const geluDeriv = un("geluDeriv")
 
 const bin =
   <K extends BinaryKind>(kind: K) =>

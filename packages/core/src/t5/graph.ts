@@ -143,17 +143,13 @@ export const buildT5 = (c: T5Config, s: T5Shape, options: BuildOptions = {}): T5
     const ctx = ir.matmul(drop(ir.softmax(scores, -1), `${prefix}.probs`), v)
     return drop(linear(ir.reshape(ir.transpose(ctx, [0, 2, 1, 3]), [B, qLen, H * dk]), `${prefix}.o.weight`), `${prefix}.out`)
   }
-  const gelu = (x: Node) => {
-    // gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-    const inner = ir.mul(ir.add(x, ir.mul(ir.mul(ir.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI))
-    return ir.mul(ir.mul(x, 0.5), ir.add(ir.tanh(inner), 1))
-  }
   const ffn = (x: Node, prefix: string) => {
     const hidden =
       c.ffn === "relu"
         ? ir.relu(linear(x, `${prefix}.wi.weight`))
         : ir.mul(
-            (c.ffn === "gated-gelu" ? gelu : ir.relu)(linear(x, `${prefix}.wi_0.weight`)),
+            // gated-gelu is `gelu_new`, the IR's tanh-approximated `gelu` (one op, and one for its derivative)
+            (c.ffn === "gated-gelu" ? ir.gelu : ir.relu)(linear(x, `${prefix}.wi_0.weight`)),
             linear(x, `${prefix}.wi_1.weight`),
           )
     return drop(linear(drop(hidden, `${prefix}.hidden`), `${prefix}.wo.weight`), `${prefix}.out`)
