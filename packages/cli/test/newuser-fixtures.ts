@@ -134,10 +134,14 @@ export const buildHubCache = async (dir: string) => {
     "data/train-00000-of-00001.parquet": parquetOf(movieRows(24, 0), cols),
     "data/validation-00000-of-00001.parquet": parquetOf(movieRows(8, 3), cols),
   })
-  const jsonl = (rows: ReadonlyArray<Record<string, string>>) => enc(`${rows.map((r) => JSON.stringify(r)).join("\n")}\n`)
+  const jsonl = (rows: ReadonlyArray<Record<string, unknown>>) => enc(`${rows.map((r) => JSON.stringify(r)).join("\n")}\n`)
   putRepo(join(hub, "datasets--org--moviesjsonl"), SHA_MAIN, {
     "train.jsonl": jsonl(movieRows(24, 0)),
     "validation.jsonl": jsonl(movieRows(8, 3)),
+  })
+  // GLUE SST-2 as Hugging Face stores it (integer labels)
+  putRepo(join(hub, "datasets--org--sst2"), SHA_MAIN, {
+    "train.jsonl": jsonl(movieRows(4, 0).map((r, idx) => ({ sentence: r.sentence, label: r.label === "positive" ? 1 : 0, idx }))),
   })
   return { hub, snapshot: join(hub, "models--org--tiny", "snapshots", SHA_MAIN) }
 }

@@ -8,7 +8,9 @@ import { T5Checkpoint, T5Config, T5Graph, T5Presets } from "@spot/core"
 import { Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { loadPlain } from "../common.ts"
+import { UsageError } from "../errors.ts"
 import { printJson, printRecord } from "../output.ts"
+import { checkInts } from "../validate.ts"
 
 const MB = 1024 * 1024
 const peakRssMb = () => process.resourceUsage().maxRSS / 1024
@@ -87,6 +89,11 @@ const load = Command.make(
     Effect.gen(function* () {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
+      if (!T5Presets.PRESETS[f.preset])
+        return yield* new UsageError({
+          field: "--preset",
+          message: `unknown preset ${f.preset}; known: ${Object.keys(T5Presets.PRESETS).join(", ")}`,
+        })
       const file = path.join(f.dir, "model.safetensors")
       const t0 = performance.now()
       const exists = yield* fs.exists(file)
@@ -132,6 +139,11 @@ const data = Command.make(
   },
   (f) =>
     Effect.gen(function* () {
+      yield* checkInts([
+        ["--mb", f.mb, 1, 1 << 20],
+        ["--line-bytes", f.lineBytes, 64, 1 << 30],
+        ["--max-source", f.maxSource, 1, 65_536],
+      ])
       const fs = yield* FileSystem.FileSystem
       if (!(yield* fs.exists(f.file))) {
         yield* Effect.scoped(

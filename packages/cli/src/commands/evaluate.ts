@@ -51,7 +51,7 @@ export const evalCommand = Command.make(
       const { prompt } = yield* loadPromptFile(f.prompt, model.config.dModel)
       let ds =
         f.task !== ""
-          ? yield* loadData(f.data, yield* taskDefinition(f.task, { taskless: f.taskless }))
+          ? yield* loadData(f.data, yield* taskDefinition(f.task, { taskless: f.taskless }), f)
           : yield* loadPlain(f.data, undefined, f)
       if (f.classesFrom._tag === "Some")
         ds = yield* Effect.fromResult(Data.withClassesOf(ds, yield* loadPlain(f.classesFrom.value, undefined, f)))
@@ -114,7 +114,8 @@ export const predict = Command.make(
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
       const { prompt } = yield* loadPromptFile(f.prompt, model.config.dModel)
       const task = { ...Data.plainTask("predict"), target: "{input}" }
-      const raw = yield* Data.loadDataset(f.input, task)
+      // texts cut as they are read (T5's 512 source tokens), so one huge line costs its parse and no more
+      const raw = yield* loadData(f.input, task, { maxSource: 512, maxTarget: 512 })
       const cands = f.candidates._tag === "Some" ? f.candidates.value.split(",") : undefined
       const ds = cands
         ? { ...raw, candidates: cands, task: { ...raw.task, verbalizer: Object.fromEntries(cands.map((c) => [c, c])) } }

@@ -152,7 +152,8 @@ export const study = Command.make(
       const data = yield* loadSpecTasks(spec, f.spec !== "" ? f.spec : "(flags)")
       const { model, tokenizer } = yield* loadModelAndTokenizer(
         spec.model ? yield* specResource(spec.model, f.spec) : f.model,
-        spec.tokenizer ? yield* specResource(spec.tokenizer, f.spec) : "byte",
+        // without a tokenizer: the model folder's own (tokenizer.json, spiece.model, or bytes for a byte model)
+        spec.tokenizer ? yield* specResource(spec.tokenizer, f.spec) : spec.model || !f.model.startsWith("random:") ? "" : "byte",
       )
       const runner = yield* T5Runner.makeRunner(model)
       const options = { ...specOptions(spec), similarity: Similarity.similarityNamed(f.similarity) as Similarity.Similarity }
