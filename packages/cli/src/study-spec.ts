@@ -164,7 +164,10 @@ export const loadSpecTasks = (spec: StudySpec, file: string) =>
           Effect.mapError((e) => new InputError({ field: `${field}["preset"]`, message: e.message })),
         )
         const task = { ...def, name }
-        data.set(name, { train: yield* Data.loadDataset(at(t.train), task, budget), valid: yield* Data.loadDataset(at(t.valid), task, budget) })
+        data.set(name, {
+          train: yield* Data.loadDataset(at(t.train), task, budget),
+          valid: yield* Data.loadDataset(at(t.valid), task, budget),
+        })
       } else {
         const task = {
           name,

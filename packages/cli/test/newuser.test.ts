@@ -6,8 +6,10 @@
  * is judged on its exit code, its one `error:` line and the files it must leave alone.
  */
 import { cpSync, mkdirSync, writeFileSync } from "node:fs"
+import { hostname } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { lockOwner } from "../src/library-store.ts"
 import { tempDir } from "./helpers.ts"
 import { D, makeLibrary, tensor, writePrompt } from "./hostile-fixtures.ts"
 import { BASELINE, type Case, judgeAll, tally } from "./hostile-harness.ts"
@@ -22,7 +24,17 @@ const small = ["--steps", "2", "--batch", "4", "--eval-every", "2", "--threads",
 const cases: Case[] = [
   {
     name: "eval --model org/tiny on a Hub split with its own column names",
-    args: () => ["eval", "--model", "org/tiny", "--prompt", p("prompt.safetensors"), "--data", "org/movies:validation", ...columns, "--json"],
+    args: () => [
+      "eval",
+      "--model",
+      "org/tiny",
+      "--prompt",
+      p("prompt.safetensors"),
+      "--data",
+      "org/movies:validation",
+      ...columns,
+      "--json",
+    ],
     code: 0,
     message: /"examples":8/,
   },
@@ -76,7 +88,17 @@ const cases: Case[] = [
   },
   {
     name: "predict on a JSONL with a 50 MB line",
-    args: () => ["predict", "--model", "org/tiny", "--prompt", p("prompt.safetensors"), "--input", p("big.jsonl"), "--max-length", "2"],
+    args: () => [
+      "predict",
+      "--model",
+      "org/tiny",
+      "--prompt",
+      p("prompt.safetensors"),
+      "--input",
+      p("big.jsonl"),
+      "--max-length",
+      "2",
+    ],
     code: 0,
     message: /"prediction"/,
     timeoutMs: 90_000,
@@ -182,5 +204,15 @@ describe("a new user: the README's commands on a Hub cache, and hostile inputs",
     if (BASELINE) return
     const r = results[i]
     expect(r.outcome, r.detail).toBe("ok")
+  })
+})
+
+describe("the folder library's lock owner", () => {
+  it("is this machine by its real host name (not $HOSTNAME, which shells do not export), with a liveness check", () => {
+    const owner = lockOwner()
+    expect(owner.host).toBe(hostname())
+    expect(owner.pid).toBe(process.pid)
+    expect(owner.alive(process.pid)).toBe(true)
+    expect(owner.alive(2 ** 22 + 17)).toBe(false)
   })
 })

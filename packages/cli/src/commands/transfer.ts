@@ -151,7 +151,12 @@ export const transfer = Command.make(
       const sourceFiles = f.sourceData.split(",").map((x) => x.split("=")[1] ?? "")
       yield* checkOutFile("--out", f.out, [...f.train.split(","), f.valid, ...sourceFiles], [f.library])
       if (f.embeddingOut !== "")
-        yield* checkOutFile("--embedding-out", f.embeddingOut, [...f.train.split(","), f.valid, ...sourceFiles, f.out], [f.library])
+        yield* checkOutFile(
+          "--embedding-out",
+          f.embeddingOut,
+          [...f.train.split(","), f.valid, ...sourceFiles, f.out],
+          [f.library],
+        )
       const t0 = performance.now()
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
       const { train, valid } = yield* loadSplits(f.train, f.valid, f.task, f)
