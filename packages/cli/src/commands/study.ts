@@ -8,6 +8,7 @@ import { UsageError } from "../errors.ts"
 import { printJson } from "../output.ts"
 import { progressLayer } from "../progress.ts"
 import { decodeSpec, loadSpecTasks, type StudySpec, specOptions, specResource, syntheticSpec } from "../study-spec.ts"
+import { checkOutDir } from "../validate.ts"
 import { MICRO_MODEL } from "./demo.ts"
 import { clusterStudy } from "./study-cluster.ts"
 
@@ -126,6 +127,7 @@ export const study = Command.make(
   (f) =>
     Effect.gen(function* () {
       yield* checkStudyFlags(f)
+      yield* checkOutDir("--out", f.out)
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       const info = yield* describeBackend
