@@ -29,6 +29,10 @@ const INPUT = new Set([
   "ShapeError",
   "LibraryError",
   "StudyError",
+  // a tokenizer that does not fit the model, a Hub id not in the cache, library entries of another recipe
+  "TokenizerMismatch",
+  "HubError",
+  "RecipeMismatch",
 ])
 
 const tagOf = (e: unknown): string | undefined =>

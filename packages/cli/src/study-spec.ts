@@ -5,9 +5,9 @@
  * tokenizer, seeds, steps and task-embedding recipe. Relative paths are relative to the spec file.
  * Every error names the spec file and the field.
  */
-import { Data, InputError, Recipe, Study, type TaskDef } from "@spot/core"
+import { Data, Hub, InputError, Recipe, Study, type TaskDef } from "@spot/core"
 import { Synthetic } from "@spot/experiments"
-import { Effect, Path, Result, Schema } from "effect"
+import { Effect, FileSystem, Option, Path, Result, Schema } from "effect"
 import { taskDefinition } from "./common.ts"
 
 const PosInt = Schema.Int.check(Schema.isGreaterThan(0))
@@ -126,11 +126,18 @@ export const recipeFrom = (
     ? r
     : (r === "early-checkpoint" ? Recipe.earlyCheckpoint : Recipe.uniformInit)({ steps, lr: tune.lr, batch: tune.batchSize })
 
-/** A model or tokenizer named by the spec: paths relative to the spec's folder; `random:…`, `byte` as they are. */
+/**
+ * A model or tokenizer named by the spec: paths relative to the spec's folder; `random:…`, `byte`
+ * and Hugging Face ids (`org/name[@revision]`, when no such folder is beside the spec) as they are.
+ */
 export const specResource = (p: string, file: string) =>
   Effect.gen(function* () {
     const path = yield* Path.Path
-    return p.startsWith("random:") || p === "byte" || path.isAbsolute(p) ? p : path.join(path.dirname(file), p)
+    const fs = yield* FileSystem.FileSystem
+    if (p.startsWith("random:") || p === "byte" || path.isAbsolute(p)) return p
+    const local = path.join(path.dirname(file), p)
+    if (yield* fs.exists(local).pipe(Effect.orElseSucceed(() => false))) return local
+    return Option.isSome(Hub.parseRepoId(p, "model")) ? p : local
   })
 
 /** Loads every task of the spec that the study uses; file paths relative to the spec's folder. */
@@ -139,6 +146,9 @@ export const loadSpecTasks = (spec: StudySpec, file: string) =>
     const path = yield* Path.Path
     const dir = path.dirname(file)
     const at = (p: string) => (path.isAbsolute(p) ? p : path.join(dir, p))
+    // texts cut as they are read, by the study's own source/target lengths
+    const tune = specOptions(spec).tune
+    const budget = { input: tune.maxSource * Data.UNITS_PER_TOKEN, target: tune.maxTarget * Data.UNITS_PER_TOKEN }
     const data = new Map<string, Study.TaskData>()
     for (const name of new Set([...spec.sources, ...spec.targets])) {
       const t = spec.tasks[name]
@@ -154,7 +164,10 @@ export const loadSpecTasks = (spec: StudySpec, file: string) =>
           Effect.mapError((e) => new InputError({ field: `${field}["preset"]`, message: e.message })),
         )
         const task = { ...def, name }
-        data.set(name, { train: yield* Data.loadDataset(at(t.train), task), valid: yield* Data.loadDataset(at(t.valid), task) })
+        data.set(name, {
+          train: yield* Data.loadDataset(at(t.train), task, budget),
+          valid: yield* Data.loadDataset(at(t.valid), task, budget),
+        })
       } else {
         const task = {
           name,
@@ -164,8 +177,8 @@ export const loadSpecTasks = (spec: StudySpec, file: string) =>
           ...(t.labels ? { verbalizer: t.labels } : {}),
           ...(t.positive ? { positive: t.positive } : {}),
         }
-        const train = yield* Data.loadDataset(at(t.train), task)
-        const valid = yield* Data.loadDataset(at(t.valid), task)
+        const train = yield* Data.loadDataset(at(t.train), task, budget)
+        const valid = yield* Data.loadDataset(at(t.valid), task, budget)
         // without a label map, few distinct targets make it a classification task (classes of the train split)
         if (t.labels) data.set(name, { train, valid })
         else {

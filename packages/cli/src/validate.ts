@@ -51,6 +51,13 @@ const real = (p: string) => {
   }
 }
 
+/** An output folder (created when missing) must not be an existing file. */
+export const checkOutDir = (flag: string, dir: string) =>
+  Effect.gen(function* () {
+    if (dir === "") return yield* usage(flag, "is empty")
+    if (existsSync(dir) && !statSync(dir).isDirectory()) return yield* usage(flag, `${dir} is a file, not a folder`)
+  })
+
 /**
  * An output file: its folder must exist, it must not be a folder, and it must not be (or be inside,
  * for folders in `protectedDirs`) any input.

@@ -3,7 +3,7 @@
  * files as symlinks into blobs/), split files of a dataset snapshot, and tokenizer discovery with its
  * typed mismatch errors.
  */
-import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { Hub, TokenizerDiscovery, Tokenizers } from "@spot/core"
@@ -131,6 +131,44 @@ describe("tokenizer discovery", () => {
     expect(Result.isFailure(preset) && preset.failure._tag === "TokenizerMismatch" && preset.failure.model).toBe(
       "random:t5-small",
     )
+  })
+
+  it("a tokenizer.json of another model family (BERT's WordPiece, GPT-2's BPE: no </s>) is refused, naming the file", () => {
+    const specials = (names: string[]) => names.map((content, id) => ({ id, content, special: true, normalized: false }))
+    const letters = [..."abcdefghijklmnopqrstuvwxyz"]
+    const bert = {
+      added_tokens: specials(["[PAD]", "[UNK]", "[CLS]", "[SEP]"]),
+      normalizer: null,
+      pre_tokenizer: { type: "BertPreTokenizer" },
+      post_processor: null,
+      decoder: { type: "WordPiece", prefix: "##", cleanup: true },
+      model: {
+        type: "WordPiece",
+        unk_token: "[UNK]",
+        continuing_subword_prefix: "##",
+        max_input_chars_per_word: 100,
+        vocab: Object.fromEntries(["[PAD]", "[UNK]", "[CLS]", "[SEP]", ...letters].map((w, i) => [w, i])),
+      },
+    }
+    const vocab = Object.fromEntries([...letters, "<|endoftext|>"].map((w, i) => [w, i]))
+    const gpt2 = {
+      added_tokens: [{ id: 26, content: "<|endoftext|>", special: true, normalized: true }],
+      normalizer: null,
+      pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
+      post_processor: null,
+      decoder: { type: "ByteLevel" },
+      model: { type: "BPE", vocab, merges: [], unk_token: null },
+    }
+    for (const [json, file] of [
+      [bert, "bert/tokenizer.json"],
+      [gpt2, "gpt2/tokenizer.json"],
+    ] as const) {
+      const r = Tokenizers.fromTokenizerJson(json, {}, file)
+      expect(Result.isFailure(r) && r.failure.field).toBe(`${file}: </s>`)
+    }
+    // the T5-style fixture has </s> and loads
+    const t5 = JSON.parse(readFileSync(join(SHARED, "fixtures/t5-style-tokenizer/tokenizer.json"), "utf8"))
+    expect(Result.isSuccess(Tokenizers.fromTokenizerJson(t5))).toBe(true)
   })
 
   it("a 32k model with the byte tokenizer, or a tokenizer larger than the model, is a TokenizerMismatch naming both", () => {

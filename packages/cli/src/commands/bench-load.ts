@@ -9,7 +9,9 @@ import { Batching, IndexedData, T5Checkpoint, T5Config, T5Graph, T5Presets, Toke
 import { Effect, FileSystem, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { loadPlainTrain } from "../common.ts"
+import { UsageError } from "../errors.ts"
 import { printJson, printRecord } from "../output.ts"
+import { checkInts } from "../validate.ts"
 
 const MB = 1024 * 1024
 const peakRssMb = () => process.resourceUsage().maxRSS / 1024
@@ -88,6 +90,11 @@ const load = Command.make(
     Effect.gen(function* () {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
+      if (!T5Presets.PRESETS[f.preset])
+        return yield* new UsageError({
+          field: "--preset",
+          message: `unknown preset ${f.preset}; known: ${Object.keys(T5Presets.PRESETS).join(", ")}`,
+        })
       const file = path.join(f.dir, "model.safetensors")
       const t0 = performance.now()
       const exists = yield* fs.exists(file)
@@ -160,6 +167,13 @@ const data = Command.make(
   },
   (f) =>
     Effect.gen(function* () {
+      yield* checkInts([
+        ["--mb", f.mb, 1, 1 << 20],
+        ["--line-bytes", f.lineBytes, 64, 1 << 30],
+        ["--max-source", f.maxSource, 1, 65_536],
+        ["--steps", f.steps, 0, 1_000_000],
+        ["--batch", f.batch, 1, 65_536],
+      ])
       const fs = yield* FileSystem.FileSystem
       if (!(yield* fs.exists(f.file))) yield* writeJsonl(f.file, f.mb, f.lineBytes)
       const size = Number((yield* fs.stat(f.file)).size)

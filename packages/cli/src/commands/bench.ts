@@ -5,6 +5,7 @@ import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer, describeBackend, parseTile } from "../backends.ts"
 import { loadModel } from "../model.ts"
 import { printJson, printRecord } from "../output.ts"
+import { checkInts } from "../validate.ts"
 import { grid } from "./bench-grid.ts"
 import { loadBenches } from "./bench-load.ts"
 
@@ -115,6 +116,10 @@ const matmul = Command.make(
   },
   ({ n, reps, tile, json, weights, ortOpt, spinning, arena, memPattern, ortProfile, ...choice }) =>
     Effect.gen(function* () {
+      yield* checkInts([
+        ["--n", n, 1, 65_536],
+        ["--reps", reps, 1, 1_000_000],
+      ])
       const info = yield* describeBackend
       const r = { ...(yield* matmulGflops(n, 5, reps)), ...info }
       yield* json ? printJson(r) : printRecord(`matmul ${n}³ ×${reps} on ${info.backend}`, { ms: r.ms, gflops: r.gflops })
@@ -205,6 +210,14 @@ const step = Command.make(
     ...choice
   }) =>
     Effect.gen(function* () {
+      yield* checkInts([
+        ["--batch", batch, 1, 65_536],
+        ["--src", src, 1, 65_536],
+        ["--prompt", prompt, 0, 100_000],
+        ["--tgt", tgt, 1, 8_192],
+        ["--iters", iters, 1, 1_000_000],
+        ["--matmul-n", mm, 0, 65_536],
+      ])
       const info = yield* describeBackend
       const ref = mm > 0 ? yield* matmulGflops(mm) : undefined
       const model = yield* loadModel(spec)
@@ -263,6 +276,12 @@ const retrieve = Command.make(
   },
   ({ entries, length, dim, k, dir, json, ...choice }) =>
     Effect.gen(function* () {
+      yield* checkInts([
+        ["--entries", entries, 1, 100_000_000],
+        ["--length", length, 1, 100_000],
+        ["--dim", dim, 1, 1 << 16],
+        ["--k", k, 1, 100_000_000],
+      ])
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       const info = yield* describeBackend

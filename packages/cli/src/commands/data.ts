@@ -1,16 +1,17 @@
 /** `spot data preview`: the text-to-text examples a task preset makes of a file of Hugging Face records. */
 
-import { Data } from "@spot/core"
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
-import { taskDefinition } from "../common.ts"
+import { loadData, taskDefinition } from "../common.ts"
 
 const preview = Command.make(
   "preview",
   {
     task: Flag.String("task").pipe(Flag.withDescription("a task preset: glue/rte, superglue/record, … (T5's format)")),
     file: Flag.String("file").pipe(
-      Flag.withDescription("JSONL of records as Hugging Face's glue / super_glue datasets store them (Dataset.to_json)"),
+      Flag.withDescription(
+        "records as Hugging Face's glue / super_glue datasets store them (JSONL from Dataset.to_json, CSV, Parquet), or a Hub split org/dataset[@rev][/config]:split",
+      ),
     ),
     taskless: Flag.Boolean("taskless").pipe(
       Flag.withDefault(false),
@@ -26,7 +27,7 @@ const preview = Command.make(
   (f) =>
     Effect.gen(function* () {
       const def = yield* taskDefinition(f.task, { taskless: f.taskless, split: f.split })
-      const ds = yield* Data.loadDataset(f.file, def)
+      const ds = yield* loadData(f.file, def)
       const shown = f.limit > 0 ? ds.examples.slice(0, f.limit) : ds.examples
       if (f.json) {
         yield* Console.log(shown.map((e) => JSON.stringify({ input: e.input, target: e.target })).join("\n"))

@@ -5,6 +5,7 @@ import { Demo, Micro } from "@spot/experiments"
 import { Console, Effect, FileSystem, Option, Path } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer, describeBackend } from "../backends.ts"
+import { lockOwner } from "../library-store.ts"
 import { loadModel } from "../model.ts"
 import { printJson } from "../output.ts"
 import { progressLayer } from "../progress.ts"
@@ -59,7 +60,7 @@ export const demo = Command.make(
         })
       }
       const report = yield* Demo.runDemo({ model, tokenizer: Tokenizers.byteTokenizer, runner }, options).pipe(
-        Effect.provide(DirectoryLibrary.layer(libDir, { create: true })),
+        Effect.provide(DirectoryLibrary.layer(libDir, { create: true, owner: lockOwner() })),
       )
       const reportFile = path.join(f.out, "report.json")
       const full = { ...report, backend: info.backend, model: f.model, options }

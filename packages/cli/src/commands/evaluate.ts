@@ -2,7 +2,7 @@ import { Data, Evaluate, T5Runner } from "@spot/core"
 import { Console, Effect, FileSystem } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"
-import { loadModelAndTokenizer, loadPlain, loadPromptFile, modelFlags, taskDefinition } from "../common.ts"
+import { dataFlags, loadData, loadModelAndTokenizer, loadPlain, loadPromptFile, modelFlags, taskDefinition } from "../common.ts"
 import { printJson, printRecord } from "../output.ts"
 import { checkInts, checkOutFile } from "../validate.ts"
 
@@ -14,8 +14,11 @@ export const evalCommand = Command.make(
       Flag.withDescription("prompt safetensors (key prompt, or a PEFT adapter_model.safetensors)"),
     ),
     data: Flag.String("data").pipe(
-      Flag.withDescription("JSONL/CSV/TSV file of {input, target} (or, with --task, Hugging Face records)"),
+      Flag.withDescription(
+        "JSONL/CSV/TSV/Parquet file or Hub split org/dataset[@rev][/config]:split of {input, target} (or, with --task, Hugging Face records)",
+      ),
     ),
+    ...dataFlags,
     task: Flag.String("task").pipe(
       Flag.withDefault(""),
       Flag.withDescription("read --data with a task preset (glue/rte, superglue/multirc, …) and score it with T5's metrics"),
@@ -48,10 +51,10 @@ export const evalCommand = Command.make(
       const { prompt } = yield* loadPromptFile(f.prompt, model.config.dModel)
       let ds =
         f.task !== ""
-          ? yield* Data.loadDataset(f.data, yield* taskDefinition(f.task, { taskless: f.taskless }))
-          : yield* loadPlain(f.data)
+          ? yield* loadData(f.data, yield* taskDefinition(f.task, { taskless: f.taskless }), f)
+          : yield* loadPlain(f.data, undefined, f)
       if (f.classesFrom._tag === "Some")
-        ds = yield* Effect.fromResult(Data.withClassesOf(ds, yield* loadPlain(f.classesFrom.value)))
+        ds = yield* Effect.fromResult(Data.withClassesOf(ds, yield* loadPlain(f.classesFrom.value, undefined, f)))
       const runner = yield* T5Runner.makeRunner(model)
       const methods: Evaluate.EvalMethod[] =
         f.method === "both" ? ["rank", "decode"] : f.method === "auto" ? [ds.candidates ? "rank" : "decode"] : [f.method]
@@ -111,7 +114,8 @@ export const predict = Command.make(
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
       const { prompt } = yield* loadPromptFile(f.prompt, model.config.dModel)
       const task = { ...Data.plainTask("predict"), target: "{input}" }
-      const raw = yield* Data.loadDataset(f.input, task)
+      // texts cut as they are read (T5's 512 source tokens), so one huge line costs its parse and no more
+      const raw = yield* loadData(f.input, task, { maxSource: 512, maxTarget: 512 })
       const cands = f.candidates._tag === "Some" ? f.candidates.value.split(",") : undefined
       const ds = cands
         ? { ...raw, candidates: cands, task: { ...raw.task, verbalizer: Object.fromEntries(cands.map((c) => [c, c])) } }

@@ -8,6 +8,7 @@ import { UsageError } from "../errors.ts"
 import { printJson } from "../output.ts"
 import { progressLayer } from "../progress.ts"
 import { decodeSpec, loadSpecTasks, type StudySpec, specOptions, specResource, syntheticSpec } from "../study-spec.ts"
+import { checkOutDir } from "../validate.ts"
 import { MICRO_MODEL } from "./demo.ts"
 import { clusterStudy } from "./study-cluster.ts"
 
@@ -126,6 +127,7 @@ export const study = Command.make(
   (f) =>
     Effect.gen(function* () {
       yield* checkStudyFlags(f)
+      yield* checkOutDir("--out", f.out)
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       const info = yield* describeBackend
@@ -152,7 +154,8 @@ export const study = Command.make(
       const data = yield* loadSpecTasks(spec, f.spec !== "" ? f.spec : "(flags)")
       const { model, tokenizer } = yield* loadModelAndTokenizer(
         spec.model ? yield* specResource(spec.model, f.spec) : f.model,
-        spec.tokenizer ? yield* specResource(spec.tokenizer, f.spec) : "byte",
+        // without a tokenizer: the model folder's own (tokenizer.json, spiece.model, or bytes for a byte model)
+        spec.tokenizer ? yield* specResource(spec.tokenizer, f.spec) : spec.model || !f.model.startsWith("random:") ? "" : "byte",
       )
       const runner = yield* T5Runner.makeRunner(model)
       const options = { ...specOptions(spec), similarity: Similarity.similarityNamed(f.similarity) as Similarity.Similarity }

@@ -6,7 +6,7 @@ import { dataFlags, initialPrompt, loadModelAndTokenizer, loadTrainingSplits, mo
 import { UsageError } from "../errors.ts"
 import { printJson, printRecord } from "../output.ts"
 import { progressLayer } from "../progress.ts"
-import { checkInts, checkNumbers, checkOutFile, tuningIntChecks } from "../validate.ts"
+import { checkInts, checkNumbers, checkOutDir, checkOutFile, tuningIntChecks } from "../validate.ts"
 
 export const trainFlags = {
   ...modelFlags,
@@ -180,6 +180,7 @@ export const train = Command.make(
       ])
       yield* checkNumbers([["--lr", f.lr, 0, true]])
       yield* checkOutFile("--out", f.out, [...f.train.split(","), f.valid, f.init])
+      yield* checkOutDir("--checkpoint-dir", f.checkpointDir)
       const t0 = performance.now()
       const path = yield* Path.Path
       const fs = yield* FileSystem.FileSystem

@@ -15,7 +15,7 @@ import {
 import { Console, Effect, Result } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"
-import { loadModelAndTokenizer, loadPlain, loadSplits, modelFlags } from "../common.ts"
+import { dataFlags, loadModelAndTokenizer, loadPlain, loadSplits, modelFlags } from "../common.ts"
 import { UsageError } from "../errors.ts"
 import { withLibrary } from "../library-store.ts"
 import { printJson } from "../output.ts"
@@ -84,8 +84,9 @@ export const transfer = Command.make(
   "transfer",
   {
     ...modelFlags,
-    train: Flag.String("train"),
-    valid: Flag.String("valid"),
+    ...dataFlags,
+    train: Flag.String("train").pipe(Flag.withDescription("the target's training file or Hub split org/dataset[@rev]:split")),
+    valid: Flag.String("valid").pipe(Flag.withDescription("the target's validation file or Hub split")),
     task: Flag.String("task").pipe(
       Flag.withDefault(""),
       Flag.withDescription(
@@ -150,9 +151,16 @@ export const transfer = Command.make(
       yield* checkNumbers([["--lr", f.lr, 0, true]])
       const sourceFiles = f.sourceData.split(",").map((x) => x.split("=")[1] ?? "")
       yield* checkOutFile("--out", f.out, [...f.train.split(","), f.valid, ...sourceFiles], [f.library])
+      if (f.embeddingOut !== "")
+        yield* checkOutFile(
+          "--embedding-out",
+          f.embeddingOut,
+          [...f.train.split(","), f.valid, ...sourceFiles, f.out],
+          [f.library],
+        )
       const t0 = performance.now()
       const { model, tokenizer } = yield* loadModelAndTokenizer(f.model, f.tokenizer)
-      const { train, valid } = yield* loadSplits(f.train, f.valid, f.task, { taskless: f.taskless })
+      const { train, valid } = yield* loadSplits(f.train, f.valid, f.task, f)
       const lib = yield* Library
       const key = T5Checkpoint.modelKey(model)
       const entries = yield* usableEntries(lib, key, f.promptLength)

@@ -78,7 +78,20 @@ export const fromTokenizerJson = (
     const ids = tok.encode(t, { add_special_tokens: false } as never).ids
     return ids.length === 1 ? ids[0] : dflt
   }
-  const eosId = idOf("</s>", 1)
+  // T5 ends every sequence with `</s>`: a tokenizer without it is another model family's (BERT's
+  // [SEP], GPT-2's <|endoftext|>), whose ids would silently mean other tokens to a T5
+  const hasEos =
+    (j.added_tokens ?? []).some((t) => (t as { content?: unknown }).content === "</s>") ||
+    (Array.isArray(vocab) ? vocab.some((p) => Array.isArray(p) && p[0] === "</s>") : vocab !== undefined && "</s>" in vocab)
+  const eos = tok.encode("</s>", { add_special_tokens: false } as never).ids
+  if (!hasEos || eos.length !== 1)
+    return Result.fail(
+      new InputError({
+        field: `${file}: </s>`,
+        message: "has no </s> end-of-sequence token: not a T5 tokenizer (one of another model family?)",
+      }),
+    )
+  const eosId = eos[0]
   return Result.succeed({
     kind: "hf",
     vocabSize: Math.max(vocabSize, ...[...special].map((s) => s + 1)),
