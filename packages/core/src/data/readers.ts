@@ -35,7 +35,8 @@ const textChunks = (file: string, onText: (text: string, last: boolean) => Resul
 
 /** Streams a JSONL file: one JSON object per non-empty line. */
 export const readJsonl = (file: string, onRecord: OnRecord) => {
-  let pending = ""
+  // the unfinished line's pieces, joined once its newline arrives: a long line costs its length, not its square
+  let parts: string[] = []
   let line = 0
   const emit = (text: string): Result.Result<void, DataError> => {
     line++
@@ -44,17 +45,18 @@ export const readJsonl = (file: string, onRecord: OnRecord) => {
     return Result.flatMap(jsonRecord(t, file, line), (rec) => onRecord(line, rec))
   }
   return textChunks(file, (text, last) => {
-    pending += text
     let start = 0
-    for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n", start)) {
-      const r = emit(pending.slice(start, nl))
+    for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", start)) {
+      const piece = text.slice(start, nl)
+      const r = emit(parts.length > 0 ? parts.join("") + piece : piece)
+      parts = []
       if (Result.isFailure(r)) return r
       start = nl + 1
     }
-    pending = pending.slice(start)
-    if (last && pending !== "") {
-      const r = emit(pending)
-      pending = ""
+    if (start < text.length) parts.push(text.slice(start))
+    if (last && parts.length > 0) {
+      const r = emit(parts.join(""))
+      parts = []
       return r
     }
     return Result.void
