@@ -77,7 +77,7 @@ const chain = (e: unknown): string[] => {
 export const failureLines = (exit: Exit.Exit<unknown, unknown>, verbose: boolean): string[] => {
   if (Exit.isSuccess(exit)) return []
   const cause = exit.cause
-  if (Cause.hasInterruptsOnly(cause)) return ["interrupted"]
+  if (Cause.hasInterruptsOnly(cause)) return ["error: interrupted"]
   const fail = cause.reasons.find(Cause.isFailReason)
   const die = cause.reasons.find(Cause.isDieReason)
   const value: unknown = fail ? fail.error : die?.defect

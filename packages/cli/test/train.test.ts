@@ -104,6 +104,32 @@ describe("spot train", () => {
     }
   })
 
+  it("Ctrl-C (SIGINT) mid-run: exit 130, one `error: interrupted` line, no --out and no temp file left", async () => {
+    const ck = join(dir, "sigint")
+    const out = join(dir, "sigint.safetensors")
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const long = args(ck, out).map((a, i, all) => (all[i - 1] === "--steps" ? "5000" : a))
+      const child = spawn("node", [CLI, ...long, "--json"], { stdio: ["ignore", "pipe", "pipe"] })
+      let stderr = ""
+      let sent = false
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString()
+      })
+      child.stdout.on("data", (d: Buffer) => {
+        if (!sent && d.toString().includes('"event":"step"')) {
+          sent = true
+          child.kill("SIGINT")
+        }
+      })
+      child.on("exit", (code) => resolve({ code, stderr }))
+    })
+    expect(r.code).toBe(130)
+    expect(r.stderr.trim().split("\n")).toEqual(["error: interrupted"])
+    expect(existsSync(out)).toBe(false)
+    const left = [dir, ...(existsSync(ck) ? [ck] : [])].flatMap((d) => readdirSync(d)).filter((f) => f.includes(".tmp"))
+    expect(left).toEqual([])
+  })
+
   it("--stream on (the JSONL indexed, read a batch at a time) trains the loaded file's prompt, bitwise, also resumed", async () => {
     const run = async (mode: string) => {
       const out = join(dir, `stream-${mode}.safetensors`)
