@@ -17,6 +17,7 @@ import {
 } from "@spot/core"
 import { Effect, FileSystem, Result } from "effect"
 import { Flag } from "effect/cli"
+import { UsageError } from "./errors.ts"
 import { datasetFiles } from "./hub.ts"
 import { resolveModel } from "./model.ts"
 
@@ -150,6 +151,12 @@ export const loadPlainTrain = (spec: string, o: DataOptions, stream: StreamMode)
 export const taskDefinition = (spec: string, options: Benchmarks.PresetOptions = {}) =>
   Effect.fromResult(Benchmarks.taskPreset(spec, options))
 
+/** `taskDefinition` of a `--task` flag: an unknown name is a usage error (exit 2), as any bad flag value. */
+export const taskFlag = (spec: string, options: Benchmarks.PresetOptions = {}) =>
+  taskDefinition(spec, options).pipe(
+    Effect.mapError((e) => (e.message.startsWith("unknown task ") ? new UsageError({ field: "--task", message: e.message }) : e)),
+  )
+
 /**
  * Train files (comma-separated: a mixture) and a validation file sharing the first one's classes;
  * with `task` (e.g. `glue/rte`), every file is read with that ready-made definition (train files in
@@ -181,8 +188,8 @@ const splitsWith = <T extends TrainSet, E, R>(
 ) =>
   Effect.gen(function* () {
     if (task !== "") {
-      const trainDef = yield* taskDefinition(task, { taskless: o.taskless ?? false, split: "train" })
-      const validDef = yield* taskDefinition(task, { taskless: o.taskless ?? false, split: "eval" })
+      const trainDef = yield* taskFlag(task, { taskless: o.taskless ?? false, split: "train" })
+      const validDef = yield* taskFlag(task, { taskless: o.taskless ?? false, split: "eval" })
       const train: Array<T | Dataset> = []
       for (const f of trainFiles.split(",").filter((x) => x !== "")) train.push(yield* loadData(f, trainDef, o))
       if (train.length === 0) return yield* new InputError({ field: "--train", message: "no training file" })

@@ -98,7 +98,7 @@ describe("spot data preview", () => {
     expect(n.code).not.toBe(0)
     expect(n.stderr).toContain("field=idx")
     const u = await spot(["data", "preview", "--task", "glue/nope", "--file", bad])
-    expect(u.code).not.toBe(0)
+    expect(u.code).toBe(2) // a bad flag value is a usage error
     expect(u.stderr.trim().split("\n")).toHaveLength(1)
     expect(u.stderr).toContain("--task")
   })

@@ -293,7 +293,7 @@ describe("ready-made task definitions", () => {
       "--out",
       join(dir, "x.safetensors"),
     ])
-    expect(bad.code).not.toBe(0)
+    expect(bad.code).toBe(2) // a bad flag value is a usage error
     expect(bad.stderr).toContain("unknown task glue/nope")
   })
 })

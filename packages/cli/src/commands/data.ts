@@ -2,7 +2,7 @@
 
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
-import { loadData, taskDefinition } from "../common.ts"
+import { loadData, taskFlag } from "../common.ts"
 
 const preview = Command.make(
   "preview",
@@ -26,7 +26,7 @@ const preview = Command.make(
   },
   (f) =>
     Effect.gen(function* () {
-      const def = yield* taskDefinition(f.task, { taskless: f.taskless, split: f.split })
+      const def = yield* taskFlag(f.task, { taskless: f.taskless, split: f.split })
       const ds = yield* loadData(f.file, def)
       const shown = f.limit > 0 ? ds.examples.slice(0, f.limit) : ds.examples
       if (f.json) {

@@ -2,7 +2,7 @@ import { Data, Evaluate, T5Runner } from "@spot/core"
 import { Console, Effect, FileSystem } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlags, backendLayer } from "../backends.ts"
-import { dataFlags, loadData, loadModelAndTokenizer, loadPlain, loadPromptFile, modelFlags, taskDefinition } from "../common.ts"
+import { dataFlags, loadData, loadModelAndTokenizer, loadPlain, loadPromptFile, modelFlags, taskFlag } from "../common.ts"
 import { printJson, printRecord } from "../output.ts"
 import { checkInts, checkOutFile } from "../validate.ts"
 
@@ -51,7 +51,7 @@ export const evalCommand = Command.make(
       const { prompt } = yield* loadPromptFile(f.prompt, model.config.dModel)
       let ds =
         f.task !== ""
-          ? yield* loadData(f.data, yield* taskDefinition(f.task, { taskless: f.taskless }), f)
+          ? yield* loadData(f.data, yield* taskFlag(f.task, { taskless: f.taskless }), f)
           : yield* loadPlain(f.data, undefined, f)
       if (f.classesFrom._tag === "Some")
         ds = yield* Effect.fromResult(Data.withClassesOf(ds, yield* loadPlain(f.classesFrom.value, undefined, f)))
