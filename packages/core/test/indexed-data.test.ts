@@ -5,8 +5,7 @@
  * is a typed error naming the file. The batch sampler that keeps an epoch's permutation answers
  * like `batchIndices` whatever the order of the steps asked.
  */
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { appendFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import {
@@ -24,19 +23,13 @@ import {
 } from "@spot/core"
 import { Effect, type FileSystem, Layer, Result, Scope } from "effect"
 import fc from "fast-check"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import type { T5Config } from "../src/t5/config.ts"
+import { tempDirs } from "./node-util.ts"
+import { tinyConfig } from "./t5-util.ts"
 import { fileScope, randomTensor } from "./util.ts"
 
-const dirs: string[] = []
-const temp = () => {
-  const d = mkdtempSync(join(tmpdir(), "spot-indexed-"))
-  dirs.push(d)
-  return d
-}
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
+const temp = tempDirs("spot-indexed-")
 
 const attempt = <A, E>(eff: Effect.Effect<A, E, FileSystem.FileSystem>) =>
   Effect.runPromise(Effect.result(eff).pipe(Effect.provide(NodeServices.layer)))
@@ -79,19 +72,7 @@ const writeJsonl = (dir: string, f: FileSpec) => {
   return file
 }
 
-const config: T5Config = {
-  ...T5Presets.PRESETS["t5-v1_1-small"],
-  vocabSize: 260,
-  dModel: 8,
-  dKv: 4,
-  dFf: 8,
-  numLayers: 1,
-  numDecoderLayers: 1,
-  numHeads: 2,
-  numBuckets: 4,
-  maxDistance: 8,
-  dropoutRate: 0.1,
-}
+const config: T5Config = tinyConfig({ vocabSize: 260, dropoutRate: 0.1 })
 const model = T5Presets.randomT5(config, 7)
 const scope = fileScope()
 const withBackend = <A, E>(e: Effect.Effect<A, E, NodeServices.NodeServices | import("@spot/core").Backend | Scope.Scope>) =>
